@@ -15,3 +15,7 @@ class ConfigError(UserError, ValueError):
 
 class DataError(UserError, ValueError):
   """A dataset, folder or image that cannot be used."""
+
+
+class NonFiniteLossError(RuntimeError):
+  """A loss became NaN or infinite; training stopped without saving the bad state."""

@@ -3,6 +3,8 @@
 import os
 import pathlib
 
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 # Set before JAX initialises: subprocess tests inherit these too, so programs compiled once
@@ -10,3 +12,9 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(ROOT / ".cache" / "jax-tests"))
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+@pytest.fixture(scope="session")
+def tfds_data_dir(tmp_path_factory) -> str:
+  """A TFDS data dir for the whole session (pass it as data_dir): each dataset is built once."""
+  return str(tmp_path_factory.mktemp("tensorflow_datasets"))
