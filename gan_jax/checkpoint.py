@@ -1,0 +1,132 @@
+"""Orbax checkpoints of the train state and the data iterator, and preemption handling.
+
+Each checkpoint holds two items: `state` (the family's whole State pytree, sharded as in
+training) and `data` (each process's grain iterator position), so a resumed run sees exactly the
+batches it would have seen. Saves are asynchronous. A newest checkpoint that cannot be read (a crash
+mid-write, a damaged disk) falls back to the previous one with a warning; Orbax itself ignores the
+`*.orbax-checkpoint-tmp-*` folders that an interrupted save leaves behind.
+"""
+
+import pathlib
+import signal
+import threading
+
+import grain
+import jax
+import orbax.checkpoint as ocp
+from absl import logging
+from jax.experimental import multihost_utils
+
+from gan_jax.errors import UserError
+
+
+class Checkpointer:
+  """Saves and restores (state, data iterator) under `directory`."""
+
+  def __init__(self, directory: str | pathlib.Path, max_to_keep: int = 3, async_save: bool = True):
+    self.directory = pathlib.Path(directory).absolute()
+    self._manager = ocp.CheckpointManager(
+      self.directory,
+      options=ocp.CheckpointManagerOptions(
+        max_to_keep=max_to_keep, create=True, enable_async_checkpointing=async_save
+      ),
+    )
+
+  def all_steps(self) -> list[int]:
+    return sorted(self._manager.all_steps())
+
+  def save(self, step: int, state, data_iterator=None) -> None:
+    items = {"state": ocp.args.StandardSave(state)}
+    if data_iterator is not None:
+      items["data"] = grain.checkpoint.CheckpointSave(data_iterator)
+    self._manager.save(step, args=ocp.args.Composite(**items), force=True)
+
+  def restore_latest(self, abstract_state, data_iterator=None):
+    """Restores the newest readable checkpoint.
+
+    Args:
+      abstract_state: the State as `jax.ShapeDtypeStruct`s carrying the target shardings.
+      data_iterator: a fresh grain iterator, moved in place to the saved position; None to skip
+        the data item (sampling, evaluation).
+
+    Returns:
+      (state, step), or None when there is no checkpoint at all.
+
+    Raises:
+      UserError: checkpoints exist but none can be restored (e.g. saved with another config); the
+        files are left as they are.
+    """
+    steps = self.all_steps()
+    errors = []
+    for step in reversed(steps):
+      items = {"state": ocp.args.StandardRestore(abstract_state)}
+      if data_iterator is not None:
+        items["data"] = grain.checkpoint.CheckpointRestore(data_iterator)
+      try:
+        restored = self._manager.restore(step, args=ocp.args.Composite(**items))
+      except Exception as e:  # Orbax raises many types for damaged or mismatched files.
+        errors.append(f"step {step}: {type(e).__name__}: {_first_line(e)}")
+        logging.warning(
+          "checkpoint %s/%d cannot be restored (%s); trying an older one",
+          self.directory,
+          step,
+          errors[-1],
+        )
+        continue
+      if errors:
+        logging.warning("resumed from step %d: newer checkpoints were unreadable", step)
+      return restored["state"], step
+    if steps:
+      raise UserError(
+        f"none of the checkpoints {steps} in {self.directory} can be restored with "
+        f"this config (newest error: {errors[0]}); use the config they were saved "
+        f"with or another --workdir"
+      )
+    return None
+
+  def wait(self) -> None:
+    self._manager.wait_until_finished()
+
+  def close(self) -> None:
+    self._manager.close()
+
+
+def _first_line(e: Exception) -> str:
+  text = str(e).strip().splitlines()
+  return text[0][:300] if text else ""
+
+
+class PreemptionWatch:
+  """Tells the loop when to save and stop: SIGTERM (preemption), or Ctrl-C on a single process.
+
+  With several processes, JAX's preemption service (started by `jax.distributed.initialize`) sees
+  the signal and picks a step every process reaches together; alone, a signal handler sets a flag.
+  A second Ctrl-C stops at once.
+  """
+
+  def __init__(self):
+    self._event = threading.Event()
+    self._multi = jax.process_count() > 1
+    self._previous = {}
+    if not self._multi and threading.current_thread() is threading.main_thread():
+      for sig in (signal.SIGTERM, signal.SIGINT):
+        self._previous[sig] = signal.signal(sig, self._handle)
+
+  def _handle(self, signum, frame):
+    if signum == signal.SIGINT and self._event.is_set():
+      raise KeyboardInterrupt
+    logging.warning(
+      "received %s: saving a checkpoint at the current step, then stopping",
+      signal.Signals(signum).name,
+    )
+    self._event.set()
+
+  def reached(self, step: int) -> bool:
+    if self._multi:
+      return multihost_utils.reached_preemption_sync_point(step)
+    return self._event.is_set()
+
+  def close(self) -> None:
+    for sig, handler in self._previous.items():
+      signal.signal(sig, handler)
+    self._previous = {}

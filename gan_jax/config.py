@@ -1,0 +1,182 @@
+"""Config files, presets and `--config.<key>=<value>` overrides, with one-line errors.
+
+A config file is a Python module with `get_config(arg)` returning an `ml_collections.ConfigDict`;
+`arg` is the preset named after a colon (`configs/dcgan.py:tiny`). We load it ourselves rather than
+through `ml_collections.config_flags`, which prints tracebacks (or carries on) for a missing file, a
+bad preset or an unknown key; here every such mistake is one `ConfigError` naming the bad thing.
+"""
+
+import ast
+import importlib.util
+import pathlib
+
+import ml_collections
+
+from gan_jax.errors import ConfigError
+
+# Keys every config must have, whatever the family; `validate_common` checks them.
+REQUIRED_KEYS = (
+  "family",
+  "seed",
+  "total_steps",
+  "batch_size",
+  "image_size",
+  "log_every",
+  "sample_every",
+  "checkpoint_every",
+  "data.name",
+  "data.folder",
+  "data.data_dir",
+)
+_POSITIVE_INTS = ("total_steps", "batch_size", "image_size", "log_every", "checkpoint_every")
+
+
+def load_config(spec: str, overrides: list[str] = ()) -> ml_collections.ConfigDict:
+  """Loads `path/to/config.py[:preset]` and applies `key=value` overrides.
+
+  Args:
+    spec: the config file, optionally followed by `:preset`.
+    overrides: strings `dotted.key=value`; the value is parsed to the type of the existing value.
+
+  Returns:
+    The resolved, unlocked ConfigDict.
+  """
+  path, _, preset = spec.partition(":")
+  file = pathlib.Path(path)
+  if not file.is_file():
+    configs_dir = pathlib.Path(__file__).resolve().parent.parent / "configs"
+    known = sorted(p.name for p in configs_dir.glob("*.py") if not p.name.startswith("_"))
+    raise ConfigError(f"config file {path!r} does not exist; configs shipped: {', '.join(known)}")
+  module_spec = importlib.util.spec_from_file_location(f"_gan_jax_config_{file.stem}", file)
+  module = importlib.util.module_from_spec(module_spec)
+  try:
+    module_spec.loader.exec_module(module)
+  except ConfigError:
+    raise
+  except Exception as e:
+    raise ConfigError(f"config file {path} failed to load: {type(e).__name__}: {e}") from e
+  if not hasattr(module, "get_config"):
+    raise ConfigError(f"config file {path} has no get_config(arg) function")
+  config = module.get_config(preset or None)
+  for override in overrides:
+    apply_override(config, override)
+  return config
+
+
+def apply_override(config: ml_collections.ConfigDict, override: str) -> None:
+  """Sets `dotted.key=value` in `config`, parsing value to the existing value's type."""
+  key, sep, text = override.partition("=")
+  if not sep or not key:
+    raise ConfigError(f"config override {override!r} must look like --config.<key>=<value>")
+  *parents, leaf = key.split(".")
+  node = config
+  for depth, name in enumerate(parents):
+    if name not in node or not isinstance(node[name], ml_collections.ConfigDict):
+      where = ".".join(parents[:depth]) or "the config"
+      raise ConfigError(
+        f"unknown config key {key!r}: {where} has no section {name!r}; "
+        f"sections: {_keys(node, sections=True)}"
+      )
+    node = node[name]
+  if leaf not in node:
+    raise ConfigError(f"unknown config key {key!r}; keys here: {_keys(node)}")
+  node[leaf] = _parse_value(key, text, node[leaf])
+
+
+def _keys(node: ml_collections.ConfigDict, sections: bool = False) -> str:
+  names = [k for k, v in node.items() if isinstance(v, ml_collections.ConfigDict) == sections]
+  return ", ".join(sorted(names)) or "(none)"
+
+
+def _parse_value(key: str, text: str, current):
+  if isinstance(current, ml_collections.ConfigDict):
+    raise ConfigError(f"config key {key!r} is a section; set one of its keys: {_keys(current)}")
+  try:
+    if isinstance(current, bool):
+      lowered = text.lower()
+      if lowered not in ("true", "false", "1", "0", "yes", "no"):
+        raise ValueError("expected true or false")
+      return lowered in ("true", "1", "yes")
+    if isinstance(current, int):
+      return int(text)
+    if isinstance(current, float):
+      return float(text)
+    if isinstance(current, str):
+      return text
+    value = ast.literal_eval(text)
+    if isinstance(current, (tuple, list)):
+      return type(current)(value if isinstance(value, (tuple, list)) else (value,))
+    return value
+  except (ValueError, SyntaxError) as e:
+    expected = type(current).__name__
+    raise ConfigError(f"config key {key!r}: cannot use {text!r} as a {expected} ({e})") from None
+
+
+def get_path(config: ml_collections.ConfigDict, dotted: str):
+  """Returns config[a][b]... for `a.b`, or raises KeyError."""
+  node = config
+  for name in dotted.split("."):
+    if not isinstance(node, ml_collections.ConfigDict) or name not in node:
+      raise KeyError(dotted)
+    node = node[name]
+  return node
+
+
+def validate_common(config: ml_collections.ConfigDict) -> None:
+  """Checks the keys the training loop needs, before anything is compiled or written."""
+  missing = []
+  for key in REQUIRED_KEYS:
+    try:
+      get_path(config, key)
+    except KeyError:
+      missing.append(key)
+  if missing:
+    raise ConfigError(f"config is missing required keys: {', '.join(missing)}")
+  for key in _POSITIVE_INTS:
+    value = config[key]
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+      raise ConfigError(f"config.{key} must be a positive integer, got {value!r}")
+  if not isinstance(config.sample_every, int) or config.sample_every < 0:
+    raise ConfigError(f"config.sample_every must be >= 0 (0 = never), got {config.sample_every!r}")
+
+
+def parse_preset(arg: str | None, presets: tuple[str, ...], config_file: str) -> str:
+  """Returns the preset named by `get_config(arg)`'s arg ('default' when empty)."""
+  name = arg or "default"
+  if name not in presets:
+    raise ConfigError(f"unknown preset {name!r} for {config_file}; presets: {', '.join(presets)}")
+  return name
+
+
+def base_config() -> ml_collections.ConfigDict:
+  """Keys every family shares; a family config fills in and overrides the rest."""
+  c = ml_collections.ConfigDict()
+  c.family = ""  # the family module in gan_jax/families (see families.FAMILIES)
+  c.seed = 0  # everything random (init, noise, data order, augmentation) derives from it
+  c.total_steps = 1  # optimisation steps (one D and one G update each)
+  c.batch_size = 1  # global batch, split over all devices of all processes
+  c.image_size = 64  # training resolution (square)
+  c.log_every = 100  # console + TensorBoard scalars
+  c.sample_every = 1000  # PNG + TensorBoard sample grid; 0 = never
+  c.checkpoint_every = 1000  # async Orbax checkpoint; one is always written at the end
+
+  c.data = ml_collections.ConfigDict()
+  c.data.name = ""  # embedded ('shapes', 'toon', ...) or TFDS catalogue name
+  c.data.folder = ""  # a local folder of images; wins over data.name
+  c.data.data_dir = ""  # TFDS data dir; '' = TFDS default ($TFDS_DATA_DIR or ~/tensorflow_datasets)
+  c.data.train_split = "train"
+  c.data.eval_split = "test"
+  c.data.load_size = 0  # resize to this before cropping; 0 = image_size (no jitter)
+  c.data.crop = "center"  # 'random' (jitter), 'center' or 'none' (resize straight to image_size)
+  c.data.flip = False  # random horizontal flip
+  c.data.skip_bad_images = False  # skip (and count) unreadable images instead of stopping
+  c.data.read_threads = 2  # grain threads reading and augmenting examples
+  c.data.prefetch = 4  # batches read ahead
+
+  c.ckpt = ml_collections.ConfigDict()
+  c.ckpt.max_to_keep = 3
+  c.ckpt.async_save = True  # save while training continues
+
+  c.sample = ml_collections.ConfigDict()
+  c.sample.num = 64  # images in a sample grid (and in --mode=sample)
+  return c

@@ -1,0 +1,57 @@
+"""Pieces every family's state and step share."""
+
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import optax
+
+
+@flax.struct.dataclass
+class NetState:
+  """One network's trainable state: params, batch-norm statistics (maybe empty) and optimizer."""
+
+  params: Any
+  batch_stats: Any
+  opt_state: Any
+
+
+def init_net(module, tx: optax.GradientTransformation, rng: jax.Array, *inputs) -> NetState:
+  """Initialises `module` on `inputs` (shapes only matter) and its optimizer."""
+  variables = module.init(rng, *inputs)
+  params = variables["params"]
+  return NetState(
+    params=params, batch_stats=variables.get("batch_stats", {}), opt_state=tx.init(params)
+  )
+
+
+def apply_net(module, params, batch_stats, *inputs, train: bool = True):
+  """Runs `module` in train or eval mode; returns (outputs, updated batch_stats).
+
+  In train mode batch norm normalises with the batch's statistics and updates the running ones; a
+  module without batch norm returns `batch_stats` unchanged (an empty dict).
+  """
+  variables = {"params": params, "batch_stats": batch_stats}
+  if train and batch_stats:
+    out, updated = module.apply(variables, *inputs, train=True, mutable=["batch_stats"])
+    return out, updated["batch_stats"]
+  return module.apply(variables, *inputs, train=train), batch_stats
+
+
+def apply_updates(net: NetState, tx: optax.GradientTransformation, grads, batch_stats) -> NetState:
+  updates, opt_state = tx.update(grads, net.opt_state, net.params)
+  return NetState(
+    params=optax.apply_updates(net.params, updates), batch_stats=batch_stats, opt_state=opt_state
+  )
+
+
+def to_float_images(images: jax.Array) -> jax.Array:
+  """uint8 [0, 255] (as the input pipeline ships them, 4x less to transfer) -> float32 [-1, 1]."""
+  return images.astype(jnp.float32) * (2.0 / 255.0) - 1.0
+
+
+def grid_columns(n: int) -> int:
+  """The largest divisor of n not above ceil(sqrt(n)): 64 -> 8, 16 -> 4, 10 -> 2."""
+  limit = max(1, int(-(-(n**0.5) // 1)))
+  return max(d for d in range(1, limit + 1) if n % d == 0)

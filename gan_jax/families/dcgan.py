@@ -1,0 +1,159 @@
+"""The original GAN objective (Goodfellow et al. 2014) on DCGAN nets (Radford et al. 2015).
+
+The family contract, which every family module follows:
+  DATA_LAYOUT                                   the batches it trains on (data/sources.py)
+  validate_config(config)                       ConfigError before anything is built
+  create_state(config, rng, example_batch)      a State pytree; example_batch only lends shapes
+  train_step(config, state, batch)              -> (state, metrics): one D and one G update, pure
+  generate(config, state, inputs, rng)          the images a user would deploy the model for
+  sample_inputs(config, rng, batch)             fixed inputs for the periodic sample grids
+  sample_images(config, state, inputs)          -> [rows, cols, H, W, 3] in [-1, 1] for the grid
+"""
+
+import flax
+import jax
+import jax.numpy as jnp
+import optax
+
+from gan_jax import losses
+from gan_jax.errors import ConfigError
+from gan_jax.families import common
+from gan_jax.nets import dcgan as nets
+from gan_jax.nets import layers
+
+DATA_LAYOUT = "unconditional"
+DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+
+
+@flax.struct.dataclass
+class State:
+  step: jax.Array  # int32 scalar: updates done so far
+  rng: jax.Array  # base key; step t uses fold_in(rng, t), so resuming needs nothing else
+  g: common.NetState
+  d: common.NetState
+
+
+def validate_config(config) -> None:
+  try:
+    nets.num_stages(config.image_size)
+  except ValueError as e:
+    raise ConfigError(f"config.image_size: {e}") from None
+  model = config.model
+  if model.d_norm not in nets.NORMS:
+    raise ConfigError(
+      f"unknown config.model.d_norm {model.d_norm!r}; choices: {', '.join(nets.NORMS)}"
+    )
+  if model.conv_formulation not in layers.FORMULATIONS:
+    raise ConfigError(
+      f"unknown config.model.conv_formulation {model.conv_formulation!r}; "
+      f"choices: {', '.join(layers.FORMULATIONS)}"
+    )
+  if model.dtype not in DTYPES:
+    raise ConfigError(f"unknown config.model.dtype {model.dtype!r}; choices: {', '.join(DTYPES)}")
+  losses.get_adversarial_loss(config.loss.adversarial)
+  if config.loss.adversarial == "wgan-gp" and model.d_norm == "batch":
+    raise ConfigError(
+      "config.loss.adversarial='wgan-gp' needs config.model.d_norm='layer' or "
+      "'none': the gradient penalty is per example and batch norm mixes examples"
+    )
+  for key in ("z_dim", "g_features", "d_features"):
+    if model[key] < 1:
+      raise ConfigError(f"config.model.{key} must be >= 1, got {model[key]}")
+
+
+def _nets(config):
+  model = config.model
+  dtype = DTYPES[model.dtype]
+  conv = model.conv_formulation
+  g = nets.Generator(config.image_size, model.g_features, model.init_std, conv, dtype)
+  d = nets.Discriminator(
+    config.image_size, model.d_features, model.d_norm, model.init_std, conv, dtype
+  )
+  return g, d
+
+
+def _optimizers(config):
+  o = config.optim
+  return optax.adam(o.g_lr, o.b1, o.b2), optax.adam(o.d_lr, o.b1, o.b2)
+
+
+def create_state(config, rng, example_batch) -> State:
+  g, d = _nets(config)
+  g_tx, d_tx = _optimizers(config)
+  g_rng, d_rng, run_rng = jax.random.split(rng, 3)
+  image_shape = example_batch["image"].shape[1:]
+  return State(
+    step=jnp.zeros((), jnp.int32),
+    rng=run_rng,
+    g=common.init_net(g, g_tx, g_rng, jnp.zeros((2, config.model.z_dim))),
+    d=common.init_net(d, d_tx, d_rng, jnp.zeros((2, *image_shape))),
+  )
+
+
+def train_step(config, state: State, batch):
+  """One discriminator update, then one generator update against the updated discriminator."""
+  g, d = _nets(config)
+  g_tx, d_tx = _optimizers(config)
+  adversarial = losses.get_adversarial_loss(config.loss.adversarial)
+  real = common.to_float_images(batch["image"])
+  z_rng, gp_rng = jax.random.split(jax.random.fold_in(state.rng, state.step))
+  z = jax.random.normal(z_rng, (real.shape[0], config.model.z_dim))
+
+  # One G forward serves both updates: its VJP carries D's gradient back to G's params later.
+  def g_forward(params):
+    return common.apply_net(g, params, state.g.batch_stats, z)
+
+  fake, g_vjp, g_stats = jax.vjp(g_forward, state.g.params, has_aux=True)
+
+  def d_loss_fn(params):
+    # Real and fake go through D separately, so batch norm sees one kind at a time (as the
+    # reference does); the statistics carry from the real call to the fake one.
+    real_logits, stats = common.apply_net(d, params, state.d.batch_stats, real)
+    fake_logits, stats = common.apply_net(d, params, stats, jax.lax.stop_gradient(fake))
+    loss = adversarial.d_loss(real_logits, fake_logits)
+    metrics = {"d_real_logit": jnp.mean(real_logits), "d_fake_logit": jnp.mean(fake_logits)}
+    if config.loss.adversarial == "wgan-gp":
+      critic = lambda x: common.apply_net(d, params, stats, x)[0]
+      penalty = losses.gradient_penalty(critic, real, jax.lax.stop_gradient(fake), gp_rng)
+      loss = loss + config.loss.gp_weight * penalty
+      metrics["gradient_penalty"] = penalty
+    return loss, (stats, metrics)
+
+  (d_loss, (d_stats, metrics)), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(
+    state.d.params
+  )
+  d_state = common.apply_updates(state.d, d_tx, d_grads, d_stats)
+
+  def g_loss_fn(images):
+    logits, _ = common.apply_net(d, d_state.params, d_stats, images)
+    return adversarial.g_loss(logits)
+
+  g_loss, d_fake = jax.value_and_grad(g_loss_fn)(fake)
+  (g_grads,) = g_vjp(d_fake)
+  g_state = common.apply_updates(state.g, g_tx, g_grads, g_stats)
+
+  new_state = State(step=state.step + 1, rng=state.rng, g=g_state, d=d_state)
+  return new_state, {"d_loss": d_loss, "g_loss": g_loss, **metrics}
+
+
+def generate(config, state: State, z, rng=None):
+  """Images from latents z [N, z_dim], in [-1, 1].
+
+  Batch norm normalises with the statistics of this batch of latents, as the reference samples
+  (its generator never leaves train mode); the running statistics are left untouched.
+  """
+  del rng  # G is deterministic given z
+  g, _ = _nets(config)
+  images, _ = common.apply_net(g, state.g.params, state.g.batch_stats, z)
+  return images
+
+
+def sample_inputs(config, rng, batch):
+  del batch  # unconditional: nothing from the data
+  return jax.random.normal(rng, (config.sample.num, config.model.z_dim))
+
+
+def sample_images(config, state: State, z):
+  images = generate(config, state, z)
+  cols = common.grid_columns(images.shape[0])
+  return images.reshape(images.shape[0] // cols, cols, *images.shape[1:])

@@ -1,0 +1,173 @@
+"""Shared layers that choose their formulation per backend: same parameters, same function.
+
+XLA CPU lowers transposed convolutions, and the input gradients of strided convolutions, to
+convolutions with lhs dilation, which it runs an order of magnitude below its dense-conv speed
+(FACTS.md: a DCGAN 64 px step took 18 s this way). On CPU we therefore compute
+- a strided conv as space-to-depth + a stride-1 conv (kernel zero-padded to a stride multiple), and
+- a transposed conv as one stride-1 conv producing stride^2 x the channels + depth-to-space
+  (the sub-pixel / phase decomposition),
+whose forward and backward passes are all stride-1 convolutions. TPU and GPU compile the direct
+forms well, so they keep them. tests/test_layers.py checks that both formulations agree, forward and
+gradients, for every kernel, stride and padding the nets use.
+"""
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Padding = tuple[tuple[int, int], tuple[int, int]]
+FORMULATIONS = ("auto", "direct", "phase")
+_DIMS = ("NHWC", "HWIO", "NHWC")
+
+
+def resolve(formulation: str) -> str:
+  """'auto' -> 'phase' on CPU, 'direct' elsewhere."""
+  if formulation not in FORMULATIONS:
+    raise ValueError(f"unknown formulation {formulation!r}; choices: {', '.join(FORMULATIONS)}")
+  if formulation == "auto":
+    return "phase" if jax.default_backend() == "cpu" else "direct"
+  return formulation
+
+
+def space_to_depth(x: jax.Array, s: int) -> jax.Array:
+  """[B, H, W, C] -> [B, H/s, W/s, s*s*C], channel index (dy, dx, c)."""
+  b, h, w, c = x.shape
+  x = x.reshape(b, h // s, s, w // s, s, c).transpose(0, 1, 3, 2, 4, 5)
+  return x.reshape(b, h // s, w // s, s * s * c)
+
+
+def depth_to_space(x: jax.Array, s: int) -> jax.Array:
+  """[B, H, W, s*s*C] with channel index (dy, dx, c) -> [B, H*s, W*s, C]."""
+  b, h, w, c = x.shape
+  x = x.reshape(b, h, w, s, s, c // (s * s)).transpose(0, 1, 3, 2, 4, 5)
+  return x.reshape(b, h * s, w * s, c // (s * s))
+
+
+def conv_direct(x, kernel, stride: int, padding: Padding):
+  return jax.lax.conv_general_dilated(x, kernel, (stride, stride), padding, dimension_numbers=_DIMS)
+
+
+def conv_phase(x, kernel, stride: int, padding: Padding):
+  """`conv_direct` as space-to-depth + stride-1 conv."""
+  s = stride
+  k = kernel.shape[0]
+  kp = -(-k // s) * s  # kernel side rounded up to a multiple of the stride, extra taps zero
+  b, h, w, c = x.shape
+  out = [(n + lo + hi - k) // s + 1 for n, (lo, hi) in zip((h, w), padding, strict=True)]
+  # Pad (or crop) each side's end so exactly (out - 1) * s + kp padded pixels remain.
+  pads = [
+    (lo, (o - 1) * s + kp - n - lo) for n, (lo, _), o in zip((h, w), padding, out, strict=True)
+  ]
+  x = jax.lax.pad(x, jnp.zeros((), x.dtype), [(0, 0, 0), (*pads[0], 0), (*pads[1], 0), (0, 0, 0)])
+  kernel = jnp.pad(kernel, ((0, kp - k), (0, kp - k), (0, 0), (0, 0)))
+  o = kernel.shape[-1]
+  # [kp, kp, C, O] -> [kp/s, kp/s, (dy, dx, C), O], matching space_to_depth's channel order.
+  kernel = kernel.reshape(kp // s, s, kp // s, s, c, o).transpose(0, 2, 1, 3, 4, 5)
+  kernel = kernel.reshape(kp // s, kp // s, s * s * c, o)
+  return conv_direct(space_to_depth(x, s), kernel, 1, ((0, 0), (0, 0)))
+
+
+def conv_transpose_direct(x, kernel, stride: int, padding: Padding):
+  """`lax.conv_transpose` (Flax ConvTranspose semantics: kernel not flipped)."""
+  return jax.lax.conv_transpose(x, kernel, (stride, stride), padding, dimension_numbers=_DIMS)
+
+
+def _phase_taps(n_in: int, k: int, s: int, pad: tuple[int, int]):
+  """For one spatial dim of a transposed conv: (selection [s, window, k], window lo pad, out len).
+
+  Output o = s*m + a reads input i = m + d through kernel tap k = s*d - a + lo, for every tap with
+  0 <= k < kernel size; d spans the window [d_min, d_max].
+  """
+  lo, hi = pad
+  n_out = (n_in - 1) * s + 1 + lo + hi - k + 1
+  taps = [
+    (a, kk, (a + kk - lo) // s) for a in range(s) for kk in range(k) if (a + kk - lo) % s == 0
+  ]
+  d_min = min(d for _, _, d in taps)
+  d_max = max(d for _, _, d in taps)
+  select = np.zeros((s, d_max - d_min + 1, k), np.float32)
+  for a, kk, d in taps:
+    select[a, d - d_min, kk] = 1.0
+  m = -(-n_out // s)
+  return select, (-d_min, m - 1 + d_max - (n_in - 1)), n_out
+
+
+def conv_transpose_phase(x, kernel, stride: int, padding: Padding):
+  """`conv_transpose_direct` as one stride-1 conv to stride^2 x channels + depth-to-space."""
+  s = stride
+  _, h, w, _ = x.shape
+  k, _, c, o = kernel.shape
+  sel_y, pad_y, out_h = _phase_taps(h, k, s, padding[0])
+  sel_x, pad_x, out_w = _phase_taps(w, k, s, padding[1])
+  # [k, k, C, O] -> [window_y, window_x, C, (a_y, a_x, O)].
+  phased = jnp.einsum(
+    "aik,bjl,klco->ijcabo", sel_y.astype(kernel.dtype), sel_x.astype(kernel.dtype), kernel
+  )
+  phased = phased.reshape(*phased.shape[:3], s * s * o)
+  x = jax.lax.pad(x, jnp.zeros((), x.dtype), [(0, 0, 0), (*pad_y, 0), (*pad_x, 0), (0, 0, 0)])
+  y = depth_to_space(conv_direct(x, phased, 1, ((0, 0), (0, 0))), s)
+  return y[:, :out_h, :out_w]
+
+
+def _pairs(padding) -> Padding:
+  if isinstance(padding, int):
+    return ((padding, padding), (padding, padding))
+  return tuple(tuple(p) for p in padding)
+
+
+class StridedConv(nn.Module):
+  """Conv with stride > 1 (kernel [k, k, in, out]); padding as ((top, bottom), (left, right))."""
+
+  features: int
+  kernel_size: int
+  stride: int = 2
+  padding: Any = 0
+  use_bias: bool = True
+  kernel_init: Any = nn.initializers.lecun_normal()
+  bias_init: Any = nn.initializers.zeros
+  formulation: str = "auto"
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    k = self.kernel_size
+    kernel = self.param("kernel", self.kernel_init, (k, k, x.shape[-1], self.features))
+    x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
+    fn = conv_phase if resolve(self.formulation) == "phase" and self.stride > 1 else conv_direct
+    y = fn(x, kernel, self.stride, _pairs(self.padding))
+    if self.use_bias:
+      y = y + self.param("bias", self.bias_init, (self.features,)).astype(self.dtype)
+    return y
+
+
+class UpConv(nn.Module):
+  """Transposed conv, `lax.conv_transpose` semantics (kernel [k, k, in, out], not flipped).
+
+  PyTorch's ConvTranspose2d(k, stride, padding=p, output_padding=q) has the shape of padding
+  ((k - 1 - p, k - 1 - p + q),) * 2 here.
+  """
+
+  features: int
+  kernel_size: int
+  stride: int = 2
+  padding: Any = 0
+  use_bias: bool = True
+  kernel_init: Any = nn.initializers.lecun_normal()
+  bias_init: Any = nn.initializers.zeros
+  formulation: str = "auto"
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    k = self.kernel_size
+    kernel = self.param("kernel", self.kernel_init, (k, k, x.shape[-1], self.features))
+    x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
+    phase = resolve(self.formulation) == "phase" and self.stride > 1
+    fn = conv_transpose_phase if phase else conv_transpose_direct
+    y = fn(x, kernel, self.stride, _pairs(self.padding))
+    if self.use_bias:
+      y = y + self.param("bias", self.bias_init, (self.features,)).astype(self.dtype)
+    return y

@@ -1,0 +1,231 @@
+"""The one training loop, and sampling from a trained run. It knows no family.
+
+workdir/
+  config.json          the resolved config of the latest run
+  checkpoints/<step>/  Orbax: the train state and every process's data iterator position
+  samples/step_<N>.png sample grids
+  metrics.jsonl        scalars as JSON lines; TensorBoard events beside it
+"""
+
+import functools
+import json
+import pathlib
+import time
+
+import jax
+import numpy as np
+from absl import logging
+from clu import parameter_overview
+
+from gan_jax import checkpoint, parallel, samples
+from gan_jax import config as config_lib
+from gan_jax import writers as writers_lib
+from gan_jax.data import pipeline
+from gan_jax.errors import NonFiniteLossError, UserError
+from gan_jax.families import get_family
+from gan_jax.families.common import NetState
+
+
+def validate(config):
+  """Every check that needs no data and no compile; returns the family module."""
+  config_lib.validate_common(config)
+  family = get_family(config.family)
+  family.validate_config(config)
+  pipeline.validate_config(config)
+  return family
+
+
+def _prepare_workdir(workdir) -> pathlib.Path:
+  workdir = pathlib.Path(workdir)
+  if workdir.exists() and not workdir.is_dir():
+    raise UserError(f"--workdir {workdir} exists and is not a folder")
+  return workdir
+
+
+def _state_sharding(abstract_state, mesh):
+  # Data parallel: every leaf replicated. A family may later shard big params on a model axis.
+  return jax.tree.map(lambda _: parallel.replicated(mesh), abstract_state)
+
+
+def _with_sharding(abstract_state, shardings):
+  return jax.tree.map(
+    lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract_state, shardings
+  )
+
+
+def make_train_step(config, family, state_sharding, batch_sharding):
+  """The family's step, jitted with explicit shardings; the state is donated (updated in place)."""
+  replicated = parallel.replicated(batch_sharding.mesh)
+  return jax.jit(
+    functools.partial(family.train_step, config),
+    in_shardings=(state_sharding, batch_sharding),
+    out_shardings=(state_sharding, replicated),
+    donate_argnums=0,
+  )
+
+
+class RunSetup:
+  """Family, mesh, shardings and the state's abstract form: what train and sample share."""
+
+  def __init__(self, config):
+    self.family = validate(config)
+    self.mesh = parallel.make_mesh()
+    self.local_batch_size = parallel.process_batch_size(config.batch_size, self.mesh)
+    self.batch_sharding = parallel.batch_sharding(self.mesh)
+    spec = pipeline.batch_spec(self.family.DATA_LAYOUT, config.batch_size, config.image_size)
+    self.batch_spec = {
+      k: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=self.batch_sharding)
+      for k, v in spec.items()
+    }
+    create = functools.partial(self.family.create_state, config, example_batch=spec)
+    abstract = jax.eval_shape(create, jax.random.key(0))
+    self.state_sharding = _state_sharding(abstract, self.mesh)
+    self.abstract_state = _with_sharding(abstract, self.state_sharding)
+    self._create = jax.jit(create, out_shardings=self.state_sharding)
+
+  def init_state(self, seed: int):
+    return self._create(jax.random.key(seed))
+
+
+def _network_params(state) -> dict:
+  """{field name: params} for each network (a NetState field) of a family's State."""
+  return {name: value.params for name, value in vars(state).items() if isinstance(value, NetState)}
+
+
+def _save_config(config, workdir: pathlib.Path) -> None:
+  (workdir / "config.json").write_text(config.to_json_best_effort(indent=2, sort_keys=True) + "\n")
+
+
+def _fetch_scalars(metrics_history: list) -> dict[str, float]:
+  """Means over the steps since the last log, pulled from the devices in one transfer."""
+  stacked = jax.device_get(metrics_history)
+  return {k: float(np.mean([m[k] for m in stacked])) for k in stacked[0]}
+
+
+def _check_finite(step: int, scalars: dict[str, float], checkpoints: list[int]) -> None:
+  bad = {k: v for k, v in scalars.items() if not np.isfinite(v)}
+  if bad:
+    newest = f"step {checkpoints[-1]}" if checkpoints else "none yet"
+    raise NonFiniteLossError(
+      f"non-finite loss at step {step}: {bad}; stopped without saving "
+      f"(newest checkpoint: {newest}); try a lower learning rate"
+    )
+
+
+def _write_samples(config, setup, sample_fn, state, inputs, step, workdir, writer):
+  grid = samples.tile(jax.device_get(sample_fn(state, inputs)))
+  if parallel.is_lead_process():
+    samples.save_png(workdir / "samples" / f"step_{step:07d}.png", grid)
+    writer.write_images(step, {"samples": grid})
+
+
+def train_and_evaluate(config, workdir) -> dict[str, float]:
+  """Trains `config` in `workdir`, resuming from its newest checkpoint.
+
+  Returns:
+    The last logged scalars (empty when there was nothing left to train).
+  """
+  setup = RunSetup(config)
+  workdir = _prepare_workdir(workdir)
+  family, lead = setup.family, parallel.is_lead_process()
+  # Opening the data builds or checks it: bad folders and images fail here, before any compile.
+  train_data = pipeline.make_dataset(config, family.DATA_LAYOUT, setup.local_batch_size)
+  data_iter = iter(train_data)
+
+  ckpt = checkpoint.Checkpointer(
+    workdir / "checkpoints", config.ckpt.max_to_keep, config.ckpt.async_save
+  )
+  restored = ckpt.restore_latest(setup.abstract_state, data_iter)
+  if restored:
+    state, step = restored
+    logging.info("resumed from %s at step %d", ckpt.directory, step)
+  else:
+    state, step = setup.init_state(config.seed), 0
+    logging.info("no checkpoint in %s: starting from scratch", ckpt.directory)
+  if lead:
+    workdir.mkdir(parents=True, exist_ok=True)
+    _save_config(config, workdir)
+    for name, params in _network_params(state).items():
+      parameter_overview.log_parameter_overview(params, msg=f"network {name}")
+  if step >= config.total_steps:
+    logging.info("step %d >= config.total_steps=%d: nothing to train", step, config.total_steps)
+    ckpt.close()
+    return {}
+
+  start = time.perf_counter()
+  train_step = make_train_step(config, family, setup.state_sharding, setup.batch_sharding)
+  train_step = train_step.lower(setup.abstract_state, setup.batch_spec).compile()
+  logging.info("compiled the train step in %.1f s", time.perf_counter() - start)
+
+  sample_rng = jax.random.fold_in(jax.random.key(config.seed), 0x5A3)
+  sample_inputs = family.sample_inputs(config, sample_rng, None)
+  sample_fn = jax.jit(functools.partial(family.sample_images, config))
+  writer = writers_lib.create_default_writer(workdir, config.total_steps, lead)
+  preemption = checkpoint.PreemptionWatch()
+  scalars, history = {}, []
+  mark_time, mark_step = time.perf_counter(), step
+  try:
+    while step < config.total_steps:
+      batch = parallel.to_global(next(data_iter), setup.batch_sharding)
+      state, metrics = train_step(state, batch)
+      step += 1
+      history.append(metrics)
+      last = step == config.total_steps
+      if step % config.log_every == 0 or last:
+        scalars = _fetch_scalars(history)
+        history = []
+        _check_finite(step, scalars, ckpt.all_steps())
+        now = time.perf_counter()
+        rate = (step - mark_step) / (now - mark_time)
+        throughput = {
+          "steps_per_sec": rate,
+          "images_per_sec": rate * config.batch_size,
+          "eta_sec": (config.total_steps - step) / rate,
+        }
+        writer.write_scalars(step, {**scalars, **throughput})
+        mark_time, mark_step = now, step
+      if config.sample_every and (step % config.sample_every == 0 or last):
+        _write_samples(config, setup, sample_fn, state, sample_inputs, step, workdir, writer)
+      preempted = preemption.reached(step)
+      if step % config.checkpoint_every == 0 or last or preempted:
+        if history:  # never save a state whose losses went non-finite since the last log
+          _check_finite(step, _fetch_scalars(history[-1:]), ckpt.all_steps())
+        ckpt.save(step, state, data_iter)
+      if preempted:
+        logging.warning("stopped at step %d after saving; run the same command to resume", step)
+        break
+  finally:
+    preemption.close()
+    ckpt.wait()
+    ckpt.close()
+    writer.close()
+  return scalars
+
+
+def sample(config, workdir) -> pathlib.Path:
+  """Writes a grid and individual PNGs from the newest checkpoint; returns their folder."""
+  setup = RunSetup(config)
+  workdir = _prepare_workdir(workdir)
+  ckpt = checkpoint.Checkpointer(workdir / "checkpoints")
+  restored = ckpt.restore_latest(setup.abstract_state)
+  ckpt.close()
+  if not restored:
+    raise UserError(
+      f"no checkpoint in {workdir / 'checkpoints'}: train first, with "
+      f"--mode=train and the same --workdir"
+    )
+  state, step = restored
+  rng = jax.random.key(config.seed)
+  inputs = setup.family.sample_inputs(config, jax.random.fold_in(rng, 0x5A3), None)
+  grid = jax.device_get(
+    jax.jit(functools.partial(setup.family.sample_images, config))(state, inputs)
+  )
+  out = workdir / "samples" / f"sample_step_{step:07d}"
+  if parallel.is_lead_process():
+    samples.save_png(out / "grid.png", samples.tile(grid))
+    images = samples.to_uint8(grid.reshape(-1, *grid.shape[2:]))
+    for i, image in enumerate(images):
+      samples.save_png(out / f"{i:04d}.png", image)
+    (out / "info.json").write_text(json.dumps({"step": step, "num": len(images)}) + "\n")
+    logging.info("wrote %d samples and grid.png to %s", len(images), out)
+  return out

@@ -1,0 +1,118 @@
+"""Config files, presets, overrides and validation: every mistake is one clear ConfigError."""
+
+import pathlib
+
+import pytest
+
+from gan_jax import config as config_lib
+from gan_jax import train
+from gan_jax.errors import ConfigError
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+DCGAN = str(ROOT / "configs" / "dcgan.py")
+
+
+def test_default_preset_is_the_paper_setting():
+  c = config_lib.load_config(DCGAN)
+  assert (c.family, c.image_size, c.batch_size) == ("dcgan", 64, 128)
+  assert (c.optim.g_lr, c.optim.b1, c.model.init_std) == (2e-4, 0.5, 0.02)
+  assert c.data.name == "shapes"
+  train.validate(c)
+
+
+@pytest.mark.parametrize("preset", ["tiny", "cpu", "default"])
+def test_every_preset_validates(preset):
+  train.validate(config_lib.load_config(f"{DCGAN}:{preset}"))
+
+
+def test_overrides_are_typed():
+  c = config_lib.load_config(
+    DCGAN + ":tiny",
+    [
+      "batch_size=16",
+      "optim.g_lr=1e-3",
+      "data.flip=true",
+      "data.folder=/some/where",
+      "loss.adversarial=hinge",
+    ],
+  )
+  assert c.batch_size == 16 and isinstance(c.batch_size, int)
+  assert c.optim.g_lr == 1e-3 and c.data.flip is True
+  assert c.data.folder == "/some/where" and c.loss.adversarial == "hinge"
+
+
+@pytest.mark.parametrize(
+  "spec,overrides,match",
+  [
+    (
+      "configs/nope.py",
+      [],
+      r"config file 'configs/nope.py' does not exist; configs shipped: .*dcgan.py",
+    ),
+    (
+      DCGAN + ":huge",
+      [],
+      r"unknown preset 'huge' for configs/dcgan.py; presets: default, cpu, tiny",
+    ),
+    (DCGAN, ["batch_sise=3"], r"unknown config key 'batch_sise'; keys here: .*batch_size"),
+    (DCGAN, ["optimizer.lr=3"], r"unknown config key 'optimizer.lr': the config has no section"),
+    (DCGAN, ["data.nme=x"], r"unknown config key 'data.nme'; keys here: .*name"),
+    (DCGAN, ["batch_size=many"], r"config key 'batch_size': cannot use 'many' as a int"),
+    (DCGAN, ["data.flip=maybe"], r"config key 'data.flip': cannot use 'maybe' as a bool"),
+    (DCGAN, ["data=3"], r"config key 'data' is a section"),
+    (DCGAN, ["batch_size"], r"must look like --config.<key>=<value>"),
+  ],
+)
+def test_bad_config_arguments(spec, overrides, match):
+  with pytest.raises(ConfigError, match=match):
+    config_lib.load_config(spec, overrides)
+
+
+@pytest.mark.parametrize(
+  "overrides,match",
+  [
+    (["family=stylegan9"], r"unknown config.family 'stylegan9'; families: dcgan"),
+    (["batch_size=0"], r"config.batch_size must be a positive integer, got 0"),
+    (["total_steps=-5"], r"config.total_steps must be a positive integer"),
+    (
+      ["image_size=48"],
+      r"config.image_size: DCGAN image size must be a power of two >= 32, got 48",
+    ),
+    (["model.d_norm=group"], r"unknown config.model.d_norm 'group'; choices: batch, layer, none"),
+    (["loss.adversarial=wgan"], r"unknown config.loss.adversarial 'wgan'; choices: minimax"),
+    (["loss.adversarial=wgan-gp"], r"wgan-gp.*needs config.model.d_norm='layer' or 'none'"),
+    (["data.crop=zoom"], r"unknown config.data.crop 'zoom'; choices: random, center, none"),
+    (["data.load_size=16"], r"config.data.load_size=16 is smaller than config.image_size=32"),
+    (["model.conv_formulation=fft"], r"unknown config.model.conv_formulation 'fft'"),
+  ],
+)
+def test_bad_config_values(overrides, match):
+  c = config_lib.load_config(DCGAN + ":tiny", overrides)
+  with pytest.raises(ConfigError, match=match):
+    train.validate(c)
+
+
+def test_missing_keys_are_listed(tmp_path):
+  bad = tmp_path / "partial.py"
+  bad.write_text(
+    "import ml_collections\n"
+    "def get_config(arg=None):\n"
+    "  c = ml_collections.ConfigDict()\n"
+    "  c.family = 'dcgan'\n"
+    "  c.seed = 0\n"
+    "  return c\n"
+  )
+  c = config_lib.load_config(str(bad))
+  with pytest.raises(
+    ConfigError,
+    match=r"missing required keys: total_steps, batch_size, "
+    r"image_size, log_every, sample_every, checkpoint_every, data.name",
+  ):
+    train.validate(c)
+
+
+def test_config_file_without_get_config(tmp_path):
+  bad = tmp_path / "empty.py"
+  bad.write_text("x = 1\n")
+  with pytest.raises(ConfigError, match="has no get_config"):
+    config_lib.load_config(str(bad))

@@ -1,0 +1,88 @@
+"""The CPU formulations of strided and transposed convs compute the direct forms' function."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gan_jax.nets import layers
+
+# (input size, kernel, stride, padding): the shapes the nets use, odd sizes, asymmetric pads.
+CONVS = [
+  (8, 4, 2, ((1, 1), (1, 1))),  # DCGAN D, PatchGAN
+  (9, 3, 2, ((1, 1), (1, 1))),  # ResNet G downsampling, odd input
+  (7, 4, 2, ((1, 1), (1, 1))),
+  (8, 4, 2, ((0, 0), (0, 0))),
+  (8, 4, 3, ((2, 1), (0, 2))),
+]
+UPCONVS = [
+  (4, 4, 2, ((2, 2), (2, 2))),  # DCGAN G, U-Net up (PyTorch k4 s2 p1)
+  (5, 3, 2, ((1, 2), (1, 2))),  # ResNet G up (PyTorch k3 s2 p1 output_padding 1)
+  (4, 4, 2, ((1, 1), (1, 1))),
+  (3, 5, 3, ((0, 3), (4, 1))),
+]
+
+
+def _inputs(h, k, seed=0):
+  rng = np.random.RandomState(seed)
+  x = jnp.asarray(rng.randn(2, h, h + 1, 3), jnp.float32)  # non-square on purpose
+  w = jnp.asarray(rng.randn(k, k, 3, 5), jnp.float32)
+  return x, w
+
+
+def _check(direct, phase, x, w, stride, padding):
+  f = lambda fn: lambda x, w: fn(x, w, stride, padding)
+  a, b = f(direct)(x, w), f(phase)(x, w)
+  assert a.shape == b.shape
+  np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
+  # Gradients w.r.t. input and kernel through a loss that weighs every output differently.
+  weights = jnp.asarray(np.random.RandomState(1).randn(*a.shape), jnp.float32)
+  grad = lambda fn: jax.grad(lambda x, w: jnp.sum(f(fn)(x, w) * weights), argnums=(0, 1))(x, w)
+  for ga, gb in zip(grad(direct), grad(phase), strict=True):
+    np.testing.assert_allclose(ga, gb, atol=1e-4, rtol=1e-5)
+
+
+@pytest.mark.parametrize("h,k,stride,padding", CONVS)
+def test_strided_conv_phase_matches_direct(h, k, stride, padding):
+  x, w = _inputs(h, k)
+  _check(layers.conv_direct, layers.conv_phase, x, w, stride, padding)
+
+
+@pytest.mark.parametrize("h,k,stride,padding", UPCONVS)
+def test_transposed_conv_phase_matches_direct(h, k, stride, padding):
+  x, w = _inputs(h, k)
+  _check(layers.conv_transpose_direct, layers.conv_transpose_phase, x, w, stride, padding)
+
+
+def test_upconv_doubles_size_like_pytorch_convtranspose():
+  # PyTorch ConvTranspose2d(k=4, s=2, p=1): out = 2 * in; here padding k - 1 - p = 2.
+  x = jnp.ones((1, 5, 6, 4))
+  module = layers.UpConv(7, 4, 2, ((2, 2), (2, 2)))
+  params = module.init(jax.random.key(0), x)
+  assert module.apply(params, x).shape == (1, 10, 12, 7)
+
+
+def test_modules_same_params_same_function_for_each_formulation():
+  x = jnp.asarray(np.random.RandomState(0).randn(2, 8, 8, 3), jnp.float32)
+  for cls in (layers.StridedConv, layers.UpConv):
+    direct = cls(6, 4, 2, ((1, 1), (1, 1)), formulation="direct")
+    phase = cls(6, 4, 2, ((1, 1), (1, 1)), formulation="phase")
+    params = direct.init(jax.random.key(0), x)
+    assert jax.tree.map(jnp.shape, params) == jax.tree.map(
+      jnp.shape, phase.init(jax.random.key(0), x)
+    )
+    np.testing.assert_allclose(direct.apply(params, x), phase.apply(params, x), atol=1e-5)
+
+
+def test_unknown_formulation_names_choices():
+  with pytest.raises(ValueError, match="direct, phase"):
+    layers.resolve("im2col")
+
+
+def test_space_to_depth_round_trip():
+  x = jnp.arange(2 * 4 * 6 * 3, dtype=jnp.float32).reshape(2, 4, 6, 3)
+  y = layers.space_to_depth(x, 2)
+  assert y.shape == (2, 2, 3, 12)
+  np.testing.assert_array_equal(layers.depth_to_space(y, 2), x)
+  # Channel order (dy, dx, c): the pixel at (1, 0) of the first 2x2 block, channel 2.
+  assert y[0, 0, 0, 2 * 3 + 2] == x[0, 1, 0, 2]
