@@ -27,6 +27,10 @@ class Checkpointer:
     self.directory = pathlib.Path(directory).absolute()
     self._manager = ocp.CheckpointManager(
       self.directory,
+      item_handlers={  # named up front so that item_metadata can read a step before restoring it
+        "state": ocp.StandardCheckpointHandler(),
+        "data": grain.checkpoint.CheckpointHandler(),
+      },
       options=ocp.CheckpointManagerOptions(
         max_to_keep=max_to_keep, create=True, enable_async_checkpointing=async_save
       ),
@@ -59,30 +63,73 @@ class Checkpointer:
     steps = self.all_steps()
     errors = []
     for step in reversed(steps):
-      items = {"state": ocp.args.StandardRestore(abstract_state)}
-      if data_iterator is not None:
-        items["data"] = grain.checkpoint.CheckpointRestore(data_iterator)
       try:
-        restored = self._manager.restore(step, args=ocp.args.Composite(**items))
-      except Exception as e:  # Orbax raises many types for damaged or mismatched files.
+        mismatch = self._mismatch(step, abstract_state)
+        if not mismatch:
+          items = {"state": ocp.args.StandardRestore(abstract_state)}
+          if data_iterator is not None:
+            items["data"] = grain.checkpoint.CheckpointRestore(data_iterator)
+          restored = self._manager.restore(step, args=ocp.args.Composite(**items))
+      except Exception as e:  # damaged files: Orbax and TensorStore raise many types
         errors.append(f"step {step}: {type(e).__name__}: {_first_line(e)}")
         logging.warning(
-          "checkpoint %s/%d cannot be restored (%s); trying an older one",
+          "checkpoint %s/%d cannot be read (%s); trying an older one",
           self.directory,
           step,
           errors[-1],
         )
         continue
+      if mismatch:  # readable, but not this config's state: stop before touching anything
+        raise UserError(
+          f"checkpoint {self.directory}/{step} holds a different train state than "
+          f"this config makes ({mismatch}); use the config it was saved with, or "
+          f"another --workdir"
+        )
       if errors:
-        logging.warning("resumed from step %d: newer checkpoints were unreadable", step)
+        self._set_aside([s for s in steps if s > step])
       return restored["state"], step
     if steps:
       raise UserError(
-        f"none of the checkpoints {steps} in {self.directory} can be restored with "
-        f"this config (newest error: {errors[0]}); use the config they were saved "
-        f"with or another --workdir"
+        f"none of the checkpoints {steps} in {self.directory} can be read (newest "
+        f"error: {errors[0]}); move them away or use another --workdir"
       )
     return None
+
+  def _mismatch(self, step: int, abstract_state) -> str:
+    """What differs between the saved state's arrays and `abstract_state` ('' when nothing)."""
+    saved = self._manager.item_metadata(step)["state"]
+    name = lambda path: jax.tree_util.keystr(path, simple=True, separator=".")
+    saved = {
+      name(p): (tuple(m.shape), m.dtype) for p, m in jax.tree_util.tree_leaves_with_path(saved)
+    }
+    wanted = {
+      name(p): _stored_shape_dtype(a)
+      for p, a in jax.tree_util.tree_leaves_with_path(abstract_state)
+    }
+    problems = [f"{k} is missing" for k in sorted(wanted.keys() - saved.keys())]
+    problems += [f"{k} is not in this config's state" for k in sorted(saved.keys() - wanted.keys())]
+    for key in sorted(saved.keys() & wanted.keys()):
+      (s_shape, s_dtype), (w_shape, w_dtype) = saved[key], wanted[key]
+      if s_shape != w_shape or (s_dtype is not None and s_dtype != w_dtype):
+        problems.append(f"{key}: saved {s_shape} {s_dtype}, config needs {w_shape} {w_dtype}")
+    extra = f" and {len(problems) - 3} more" if len(problems) > 3 else ""
+    return "; ".join(problems[:3]) + extra
+
+  def _set_aside(self, unreadable: list[int]) -> None:
+    """Renames unreadable newer checkpoints to `<step>.unreadable` (kept for a post-mortem, out
+    of Orbax's way), so that training can save those steps again."""
+    if jax.process_index() == 0:
+      for step in unreadable:
+        path = self.directory / str(step)
+        target = path.with_name(f"{step}.unreadable")
+        n = 1
+        while target.exists():
+          target, n = path.with_name(f"{step}.unreadable{n}"), n + 1
+        path.rename(target)
+        logging.warning("moved unreadable checkpoint %s to %s", path, target.name)
+    if jax.process_count() > 1:
+      multihost_utils.sync_global_devices("gan_jax: unreadable checkpoints set aside")
+    self._manager.reload()
 
   def wait(self) -> None:
     self._manager.wait_until_finished()
@@ -91,9 +138,17 @@ class Checkpointer:
     self._manager.close()
 
 
+def _stored_shape_dtype(leaf) -> tuple:
+  """(shape, dtype) as Orbax stores the leaf: typed PRNG keys as their raw uint32 data."""
+  if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+    leaf = jax.eval_shape(jax.random.key_data, leaf)
+  return tuple(leaf.shape), leaf.dtype
+
+
 def _first_line(e: Exception) -> str:
   text = str(e).strip().splitlines()
-  return text[0][:300] if text else ""
+  # Orbax appends advice on loading options that do not apply here; the first sentence is the fact.
+  return text[0].split(". ")[0][:300] if text else ""
 
 
 class PreemptionWatch:

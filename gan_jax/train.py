@@ -13,6 +13,7 @@ import pathlib
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from absl import logging
 from clu import parameter_overview
@@ -92,18 +93,53 @@ def _network_params(state) -> dict:
   return {name: value.params for name, value in vars(state).items() if isinstance(value, NetState)}
 
 
+def config_differences(saved: dict, config, prefix: str = "") -> list[str]:
+  """`key: saved -> now` for each leaf where `config` differs from the saved config.json."""
+  now = config if isinstance(config, dict) else json.loads(config.to_json_best_effort())
+  diffs = []
+  for key in sorted(set(saved) | set(now)):
+    a, b = saved.get(key, "(absent)"), now.get(key, "(absent)")
+    if isinstance(a, dict) and isinstance(b, dict):
+      diffs += config_differences(a, b, f"{prefix}{key}.")
+    elif a != b:
+      diffs.append(f"{prefix}{key}: {a} -> {b}")
+  return diffs
+
+
+def _restore(ckpt, setup, config, workdir: pathlib.Path, data_iter=None):
+  """The newest readable checkpoint; a refusal says how this config differs from the saved one."""
+  try:
+    return ckpt.restore_latest(setup.abstract_state, data_iter)
+  except UserError as e:
+    ckpt.close()
+    saved = workdir / "config.json"
+    diffs = config_differences(json.loads(saved.read_text()), config) if saved.is_file() else []
+    if diffs:
+      raise UserError(f"{e}; this config differs from {saved} in {'; '.join(diffs[:8])}") from None
+    raise
+
+
 def _save_config(config, workdir: pathlib.Path) -> None:
   (workdir / "config.json").write_text(config.to_json_best_effort(indent=2, sort_keys=True) + "\n")
 
 
 def _fetch_scalars(metrics_history: list) -> dict[str, float]:
   """Means over the steps since the last log, pulled from the devices in one transfer."""
+  if not metrics_history:
+    return {}
   stacked = jax.device_get(metrics_history)
   return {k: float(np.mean([m[k] for m in stacked])) for k in stacked[0]}
 
 
+@jax.jit
+def all_finite(state) -> jax.Array:
+  """1.0 when every float in the state (params, optimizer moments, statistics) is finite."""
+  leaves = [x for x in jax.tree.leaves(state) if jnp.issubdtype(x.dtype, jnp.floating)]
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves])).astype(jnp.float32)
+
+
 def _check_finite(step: int, scalars: dict[str, float], checkpoints: list[int]) -> None:
-  bad = {k: v for k, v in scalars.items() if not np.isfinite(v)}
+  bad = {k: v for k, v in scalars.items() if not np.isfinite(v) or (k == "state" and v != 1.0)}
   if bad:
     newest = f"step {checkpoints[-1]}" if checkpoints else "none yet"
     raise NonFiniteLossError(
@@ -135,7 +171,7 @@ def train_and_evaluate(config, workdir) -> dict[str, float]:
   ckpt = checkpoint.Checkpointer(
     workdir / "checkpoints", config.ckpt.max_to_keep, config.ckpt.async_save
   )
-  restored = ckpt.restore_latest(setup.abstract_state, data_iter)
+  restored = _restore(ckpt, setup, config, workdir, data_iter)
   if restored:
     state, step = restored
     logging.info("resumed from %s at step %d", ckpt.directory, step)
@@ -188,8 +224,12 @@ def train_and_evaluate(config, workdir) -> dict[str, float]:
         _write_samples(config, setup, sample_fn, state, sample_inputs, step, workdir, writer)
       preempted = preemption.reached(step)
       if step % config.checkpoint_every == 0 or last or preempted:
-        if history:  # never save a state whose losses went non-finite since the last log
-          _check_finite(step, _fetch_scalars(history[-1:]), ckpt.all_steps())
+        # Never save a state that went non-finite: its update may be bad while its loss was not.
+        _check_finite(
+          step,
+          {"state": float(all_finite(state)), **_fetch_scalars(history[-1:])},
+          ckpt.all_steps(),
+        )
         ckpt.save(step, state, data_iter)
       if preempted:
         logging.warning("stopped at step %d after saving; run the same command to resume", step)
@@ -207,7 +247,7 @@ def sample(config, workdir) -> pathlib.Path:
   setup = RunSetup(config)
   workdir = _prepare_workdir(workdir)
   ckpt = checkpoint.Checkpointer(workdir / "checkpoints")
-  restored = ckpt.restore_latest(setup.abstract_state)
+  restored = _restore(ckpt, setup, config, workdir)
   ckpt.close()
   if not restored:
     raise UserError(

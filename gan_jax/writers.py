@@ -44,7 +44,11 @@ class ConsoleWriter(MetricWriter):
     self.total_steps = total_steps
 
   def write_scalars(self, step, scalars):
-    losses = " ".join(f"{k} {v:.4g}" for k, v in scalars.items() if k not in self.THROUGHPUT)
+    # Losses first, then the rest (logits, penalties), each group alphabetical.
+    keys = sorted(
+      (k for k in scalars if k not in self.THROUGHPUT), key=lambda k: (not k.endswith("_loss"), k)
+    )
+    losses = " ".join(f"{k} {scalars[k]:.4g}" for k in keys)
     line = f"step {step}/{self.total_steps}"
     if losses:
       line += f" | {losses}"

@@ -2,6 +2,8 @@
 
 import os
 import pathlib
+import subprocess
+import sys
 
 import pytest
 
@@ -18,3 +20,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 def tfds_data_dir(tmp_path_factory) -> str:
   """A TFDS data dir for the whole session (pass it as data_dir): each dataset is built once."""
   return str(tmp_path_factory.mktemp("tensorflow_datasets"))
+
+
+def run_cli(args, data_dir, *, env=None, timeout=300, check=True):
+  """Runs `python -m gan_jax.main ARGS` in a fresh process; returns the CompletedProcess."""
+  full_env = {**os.environ, "PYTHONPATH": str(ROOT), "TFDS_DATA_DIR": data_dir, **(env or {})}
+  result = subprocess.run(
+    [sys.executable, "-m", "gan_jax.main", *args],
+    cwd=ROOT,
+    env=full_env,
+    capture_output=True,
+    text=True,
+    timeout=timeout,
+  )
+  if check and result.returncode != 0:
+    raise AssertionError(f"exit {result.returncode}\n{result.stderr[-4000:]}")
+  return result

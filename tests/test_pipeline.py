@@ -1,0 +1,121 @@
+"""The grain pipeline: per-process shards, resumable order, augmentation shared by a pair."""
+
+import hashlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gan_jax import config as config_lib
+from gan_jax.data import pipeline
+from gan_jax.errors import DataError
+from tests.conftest import ROOT
+
+DCGAN = str(ROOT / "configs" / "dcgan.py")
+
+
+def _config(data_dir, *overrides):
+  return config_lib.load_config(DCGAN + ":tiny", [f"data.data_dir={data_dir}", *overrides])
+
+
+def _digest(image):
+  return hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest()
+
+
+def test_batches_are_uint8_at_image_size(tfds_data_dir):
+  config = _config(tfds_data_dir)
+  batch = next(iter(pipeline.make_dataset(config, "unconditional", 5)))
+  assert set(batch) == {"image"}
+  assert batch["image"].shape == (5, 32, 32, 3) and batch["image"].dtype == np.uint8
+  spec = pipeline.batch_spec("unconditional", 5, 32)["image"]
+  assert (spec.shape, spec.dtype) == (batch["image"].shape, batch["image"].dtype)
+
+
+def test_processes_read_disjoint_shards_that_cover_the_split(tfds_data_dir):
+  config = _config(tfds_data_dir)
+  seen = []
+  for index in range(2):
+    ds = pipeline.make_dataset(
+      config, "unconditional", 16, train=False, process_index=index, process_count=2
+    )
+    seen.append([_digest(im) for batch in ds for im in batch["image"]])
+  assert set(seen[0]).isdisjoint(seen[1])
+  assert len(seen[0]) + len(seen[1]) == 128  # shapes/small's test split, every example once
+  assert abs(len(seen[0]) - len(seen[1])) <= 1
+
+
+def test_training_order_is_seeded_and_differs_between_epochs(tfds_data_dir):
+  config = _config(tfds_data_dir, "total_steps=1")
+  epoch = 512  # shapes/small's train split
+  take = lambda ds, n: [_digest(b["image"][0]) for b, _ in zip(ds, range(n), strict=False)]
+  first = take(pipeline.make_dataset(config, "unconditional", 1), epoch + 8)
+  assert first == take(pipeline.make_dataset(config, "unconditional", 1), epoch + 8)
+  assert first[:8] != first[epoch:]  # reshuffled (and re-augmented) each epoch
+  other = _config(tfds_data_dir, "seed=1")
+  assert first[:8] != take(pipeline.make_dataset(other, "unconditional", 1), 8)
+
+
+def test_iterator_state_resumes_exactly(tfds_data_dir):
+  config = _config(tfds_data_dir, "data.crop=random", "data.load_size=40", "data.flip=true")
+  it = iter(pipeline.make_dataset(config, "unconditional", 4))
+  for _ in range(3):
+    next(it)
+  state = it.get_state()
+  expected = [next(it)["image"] for _ in range(2)]
+  resumed = iter(pipeline.make_dataset(config, "unconditional", 4))
+  resumed.set_state(state)
+  for want in expected:
+    np.testing.assert_array_equal(next(resumed)["image"], want)
+
+
+def test_pair_gets_one_crop_and_one_flip():
+  image = np.random.RandomState(0).randint(0, 255, (50, 60, 3), np.uint8)
+  augment = pipeline.Augment(32, 40, "random", True, train=True)
+  outputs = set()
+  for seed in range(12):
+    a, b = augment([image, image.copy()], np.random.default_rng(seed))
+    assert a.shape == (32, 32, 3)
+    np.testing.assert_array_equal(a, b)
+    outputs.add(_digest(a))
+  assert len(outputs) > 6  # the crops and flips really vary
+
+
+def test_center_crop_keeps_aspect_and_eval_never_flips():
+  image = np.zeros((40, 80, 3), np.uint8)
+  image[:, 20:60] = 255  # the central 40x40 square is white
+  augment = pipeline.Augment(32, 0, "random", True, train=False)  # eval: center, no flip
+  (out,) = augment([image], None)
+  # Bicubic resizing softens the two borders; everything else is the white centre.
+  assert out.shape == (32, 32, 3) and out[:, 2:-2].min() == 255 and out.mean() > 250
+
+
+def test_paired_pipeline_keeps_pairs_aligned(tfds_data_dir):
+  from gan_jax.data import toon
+
+  config = _config(tfds_data_dir, "data.name=toon/paired_small", "data.crop=none", "image_size=64")
+  batch = next(iter(pipeline.make_dataset(config, "paired", 4, train=False)))
+  for a, b in zip(batch["image_a"], batch["image_b"], strict=True):
+    np.testing.assert_array_equal(b, toon.cartoonize(a))
+
+
+def test_unpaired_domains_of_different_sizes(tmp_path, tfds_data_dir):
+  rng = np.random.RandomState(0)
+  for domain, count in (("trainA", 5), ("trainB", 3)):
+    (tmp_path / domain).mkdir()
+    for i in range(count):
+      pixels = rng.randint(0, 255, (36, 36, 3), np.uint8)
+      Image.fromarray(pixels).save(tmp_path / domain / f"{i}.png")
+  config = _config(tfds_data_dir, f"data.folder={tmp_path}")
+  it = iter(pipeline.make_dataset(config, "unpaired", 2))
+  batches = [next(it) for _ in range(8)]  # several epochs of the shorter domain
+  assert set(batches[0]) == {"image_a", "image_b"}
+  seen_a = {_digest(im) for b in batches for im in b["image_a"]}
+  seen_b = {_digest(im) for b in batches for im in b["image_b"]}
+  assert len(seen_a) == 5 and len(seen_b) == 3
+  assert seen_a.isdisjoint(seen_b)
+
+
+def test_unknown_split_names_the_splits(tfds_data_dir):
+  config = _config(tfds_data_dir, "data.train_split=validation")
+  with pytest.raises(DataError, match=r"data.train_split='validation' is not a split.*test, train"):
+    pipeline.make_dataset(config, "unconditional", 2)
