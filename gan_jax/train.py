@@ -68,9 +68,9 @@ def make_train_step(config, family, state_sharding, batch_sharding):
 class RunSetup:
   """Family, mesh, shardings and the state's abstract form: what train and sample share."""
 
-  def __init__(self, config):
+  def __init__(self, config, devices=None):
     self.family = validate(config)
-    self.mesh = parallel.make_mesh()
+    self.mesh = parallel.make_mesh(devices)
     self.local_batch_size = parallel.process_batch_size(config.batch_size, self.mesh)
     self.batch_sharding = parallel.batch_sharding(self.mesh)
     spec = pipeline.batch_spec(self.family.DATA_LAYOUT, config.batch_size, config.image_size)

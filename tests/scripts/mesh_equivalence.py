@@ -1,0 +1,50 @@
+"""Run by tests/test_parallel.py with 8 fake CPU devices: the same steps on 1 and on 8 devices.
+
+Prints one JSON line: the largest absolute difference of any param after the steps, the number of
+devices, and what process_batch_size said about a batch that 8 devices cannot split.
+"""
+
+import json
+import sys
+
+import jax
+import numpy as np
+
+from gan_jax import config as config_lib
+from gan_jax import parallel, train
+from gan_jax.data import pipeline
+from gan_jax.errors import ConfigError
+
+config = config_lib.load_config("configs/dcgan.py:tiny", [f"data.data_dir={sys.argv[1]}"])
+data = iter(pipeline.make_dataset(config, "unconditional", config.batch_size))
+batches = [next(data) for _ in range(3)]
+
+finals = []
+for devices in (jax.devices()[:1], jax.devices()):
+  setup = train.RunSetup(config, devices)
+  step = train.make_train_step(config, setup.family, setup.state_sharding, setup.batch_sharding)
+  state = setup.init_state(config.seed)
+  for batch in batches:
+    state, _ = step(state, parallel.to_global(batch, setup.batch_sharding))
+  shards = {len(x.sharding.device_set) for x in jax.tree.leaves(state.g.params)}
+  finals.append((jax.device_get(state.g.params), jax.device_get(state.d.params), shards))
+
+diff = max(
+  float(np.max(np.abs(a - b)))
+  for a, b in zip(jax.tree.leaves(finals[0][:2]), jax.tree.leaves(finals[1][:2]), strict=True)
+)
+try:
+  parallel.process_batch_size(12, parallel.make_mesh())
+  indivisible = "accepted"
+except ConfigError as e:
+  indivisible = str(e)
+print(
+  json.dumps(
+    {
+      "devices": jax.device_count(),
+      "max_abs_diff": diff,
+      "param_devices": [sorted(f[2]) for f in finals],
+      "indivisible": indivisible,
+    }
+  )
+)
