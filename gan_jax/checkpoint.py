@@ -95,6 +95,14 @@ class Checkpointer:
       )
     return None
 
+  def restore(self, step: int, abstract_state):
+    """The state saved at `step` (no data iterator, no fallback): for evaluation and tools."""
+    mismatch = self._mismatch(step, abstract_state)
+    if mismatch:
+      raise UserError(f"checkpoint {self.directory}/{step} does not match this config: {mismatch}")
+    args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state))
+    return self._manager.restore(step, args=args)["state"]
+
   def _mismatch(self, step: int, abstract_state) -> str:
     """What differs between the saved state's arrays and `abstract_state` ('' when nothing)."""
     saved = self._manager.item_metadata(step)["state"]

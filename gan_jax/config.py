@@ -63,6 +63,17 @@ def load_config(spec: str, overrides: list[str] = ()) -> ml_collections.ConfigDi
   return config
 
 
+def split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
+  """Separates `--config.<key>=<value>` overrides (ours to parse) from absl's flags."""
+  rest, overrides = [], []
+  for arg in argv:
+    if arg.startswith("--config."):
+      overrides.append(arg[len("--config.") :])
+    else:
+      rest.append(arg)
+  return rest, overrides
+
+
 def apply_override(config: ml_collections.ConfigDict, override: str) -> None:
   """Sets `dotted.key=value` in `config`, parsing value to the existing value's type."""
   key, sep, text = override.partition("=")

@@ -13,6 +13,7 @@ import sys
 from absl import app, flags, logging
 
 from gan_jax import backend, logs
+from gan_jax import config as config_lib
 from gan_jax.errors import NonFiniteLossError, UserError
 
 MODES = ("train", "sample")
@@ -36,23 +37,10 @@ flags.mark_flags_as_required(["config", "workdir"])
 FLAGS = flags.FLAGS
 
 
-def split_config_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
-  """Separates `--config.<key>=<value>` overrides (ours to parse) from absl's flags."""
-  rest, overrides = [], []
-  for arg in argv:
-    if arg.startswith("--config."):
-      overrides.append(arg[len("--config.") :])
-    else:
-      rest.append(arg)
-  return rest, overrides
-
-
 def main(argv, overrides=()):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   try:
-    from gan_jax import config as config_lib  # noqa: PLC0415 - after the backend is set up
-
     config = config_lib.load_config(FLAGS.config, overrides)
     logs.setup()
     backend.setup()
@@ -79,7 +67,7 @@ def _fail(error: Exception, exit_code: int):
 
 
 def run():
-  argv, overrides = split_config_overrides(sys.argv)
+  argv, overrides = config_lib.split_overrides(sys.argv)
   app.run(lambda a: main(a, overrides), argv=argv)
 
 

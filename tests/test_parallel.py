@@ -38,33 +38,28 @@ def _free_port() -> int:
 
 
 def test_two_processes_on_loopback(tmp_path, tfds_data_dir):
-  workdir, port = tmp_path / "run", _free_port()
-  procs = [
-    subprocess.Popen(
-      [
-        sys.executable,
-        "-m",
-        "gan_jax.main",
-        "--config=configs/dcgan.py:tiny",
-        f"--workdir={workdir}",
-        f"--coordinator_address=127.0.0.1:{port}",
-        "--num_processes=2",
-        f"--process_id={i}",
-      ],
-      cwd=ROOT,
-      env=_env(tfds_data_dir),
-      stdout=subprocess.PIPE,
-      stderr=subprocess.STDOUT,
-      text=True,
-    )
-    for i in range(2)
-  ]
-  logs = [p.communicate(timeout=300)[0] for p in procs]
-  assert [p.returncode for p in procs] == [0, 0], logs[0][-3000:] + logs[1][-3000:]
-  assert "process 1 of 2" in logs[1] and "2 global devices" in logs[1]
+  """launch/local_multiprocess.sh: 2 processes, jax.distributed over loopback, one shared run."""
+  workdir = tmp_path / "run"
+  result = subprocess.run(
+    [
+      "bash",
+      str(ROOT / "launch/local_multiprocess.sh"),
+      "2",
+      "--config=configs/dcgan.py:tiny",
+      f"--workdir={workdir}",
+    ],
+    cwd=ROOT,
+    env=_env(tfds_data_dir, GAN_JAX_PORT=str(_free_port())),
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
+  log = result.stdout + result.stderr
+  assert result.returncode == 0, log[-4000:]
+  assert "process 0 of 2" in log and "process 1 of 2" in log and "2 global devices" in log
   # Each process saved its own data iterator position; the state was written once, together.
   data = sorted(p.name for p in (workdir / "checkpoints" / "4" / "data").glob("process_*"))
   assert data == ["process_0-of-2.json", "process_1-of-2.json"]
   positions = [json.loads((workdir / "checkpoints/4/data" / name).read_text()) for name in data]
   assert positions[0] == positions[1]  # 4 batches of 4 each, from disjoint shards
-  assert "step 4/4" in logs[0] and "step 4/4" not in logs[1]  # only the lead process reports
+  assert log.count("step 4/4") == 1  # only the lead process reports

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# N processes of one run on this machine, talking over loopback (CPU: each process gets its own
+# devices; with XLA_FLAGS=--xla_force_host_platform_device_count=K, K fake devices each).
+#
+#   launch/local_multiprocess.sh 2 --config=configs/dcgan.py:tiny --workdir=runs/mp
+#
+# Every process loads its own shard of the data; process 0 writes logs, samples and config.json.
+# Ctrl-C or SIGTERM to all of them saves a checkpoint at a step they agree on, then they exit.
+set -euo pipefail
+num="${1:?usage: $0 NUM_PROCESSES ARGS...}"
+shift
+port="${GAN_JAX_PORT:-$((20000 + RANDOM % 20000))}"
+pids=()
+trap 'kill -TERM "${pids[@]}" 2>/dev/null || true' INT TERM
+for ((i = 0; i < num; i++)); do
+  python -m gan_jax.main "$@" --coordinator_address="127.0.0.1:${port}" \
+    --num_processes="${num}" --process_id="${i}" &
+  pids+=($!)
+done
+status=0
+for pid in "${pids[@]}"; do wait "${pid}" || status=$?; done
+exit "${status}"
