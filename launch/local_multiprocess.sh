@@ -4,6 +4,7 @@
 #
 #   launch/local_multiprocess.sh 2 --config=configs/dcgan.py:tiny --workdir=runs/mp
 #
+# PYTHON (default python3) is the interpreter, e.g. PYTHON=.venv/bin/python.
 # Every process loads its own shard of the data; process 0 writes logs, samples and config.json.
 # Ctrl-C or SIGTERM to all of them saves a checkpoint at a step they agree on, then they exit.
 set -euo pipefail
@@ -13,7 +14,7 @@ port="${GAN_JAX_PORT:-$((20000 + RANDOM % 20000))}"
 pids=()
 trap 'kill -TERM "${pids[@]}" 2>/dev/null || true' INT TERM
 for ((i = 0; i < num; i++)); do
-  python -m gan_jax.main "$@" --coordinator_address="127.0.0.1:${port}" \
+  "${PYTHON:-python3}" -m gan_jax.main "$@" --coordinator_address="127.0.0.1:${port}" \
     --num_processes="${num}" --process_id="${i}" &
   pids+=($!)
 done

@@ -49,7 +49,7 @@ def test_two_processes_on_loopback(tmp_path, tfds_data_dir):
       f"--workdir={workdir}",
     ],
     cwd=ROOT,
-    env=_env(tfds_data_dir, GAN_JAX_PORT=str(_free_port())),
+    env=_env(tfds_data_dir, GAN_JAX_PORT=str(_free_port()), PYTHON=sys.executable),
     capture_output=True,
     text=True,
     timeout=300,
