@@ -223,3 +223,27 @@ def test_preemption_watch_flags_sigterm():
   finally:
     watch.close()
   assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_trains_on_a_plain_folder_of_mixed_images(tmp_path, tfds_data_dir):
+  from PIL import Image
+
+  folder = tmp_path / "images" / "nested"
+  folder.mkdir(parents=True)
+  rng = np.random.RandomState(0)
+  for i in range(12):  # different sizes and modes, as a user's folder has
+    pixels = rng.randint(0, 255, (40 + i, 50, 3), np.uint8)
+    mode = ("RGB", "L", "RGBA")[i % 3]
+    Image.fromarray(pixels).convert(mode).save(folder / f"{i}.png")
+  (folder / "notes.txt").write_text("not an image")
+  workdir = tmp_path / "run"
+  run_cli(
+    [
+      TINY,
+      f"--workdir={workdir}",
+      f"--config.data.folder={tmp_path / 'images'}",
+      "--config.total_steps=2",
+    ],
+    tfds_data_dir,
+  )
+  assert (workdir / "checkpoints" / "2").is_dir()
