@@ -33,6 +33,18 @@ def _normal_around_one(std: float):
   return init
 
 
+def _batch_norm(x, train: bool, init_std: float, dtype):
+  # momentum 0.9 here is PyTorch's momentum 0.1 (the weight of the new batch statistics).
+  norm = nn.BatchNorm(
+    use_running_average=not train,
+    momentum=0.9,
+    epsilon=1e-5,
+    scale_init=_normal_around_one(init_std),
+    dtype=dtype,
+  )
+  return norm(x)
+
+
 class Generator(nn.Module):
   """z [B, z_dim] -> images [B, S, S, 3] in [-1, 1]."""
 
@@ -42,16 +54,6 @@ class Generator(nn.Module):
   formulation: str = "auto"  # see nets/layers.py
   dtype: Any = jnp.float32
 
-  def _batch_norm(self, x, train):
-    # momentum 0.9 here is PyTorch's momentum 0.1 (the weight of the new batch statistics).
-    return nn.BatchNorm(
-      use_running_average=not train,
-      momentum=0.9,
-      epsilon=1e-5,
-      scale_init=_normal_around_one(self.init_std),
-      dtype=self.dtype,
-    )(x)
-
   @nn.compact
   def __call__(self, z, train: bool = True):
     stages = num_stages(self.image_size)
@@ -59,7 +61,8 @@ class Generator(nn.Module):
     width = self.features << (stages - 1)
     # The reference's first layer is a 4x4 transposed conv on a 1x1 input: a dense layer to 4x4xC.
     x = nn.Dense(4 * 4 * width, use_bias=False, kernel_init=kernel_init, dtype=self.dtype)(z)
-    x = nn.relu(self._batch_norm(x.reshape(z.shape[0], 4, 4, width), train))
+    x = x.reshape(z.shape[0], 4, 4, width)
+    x = nn.relu(_batch_norm(x, train, self.init_std, self.dtype))
     for stage in range(stages):
       last = stage == stages - 1
       width = 3 if last else width // 2
@@ -74,7 +77,7 @@ class Generator(nn.Module):
         formulation=self.formulation,
         dtype=self.dtype,
       )(x)
-      x = jnp.tanh(x) if last else nn.relu(self._batch_norm(x, train))
+      x = jnp.tanh(x) if last else nn.relu(_batch_norm(x, train, self.init_std, self.dtype))
     return x.astype(jnp.float32)
 
 
@@ -90,13 +93,7 @@ class Discriminator(nn.Module):
 
   def _normalize(self, x, train):
     if self.norm == "batch":
-      return nn.BatchNorm(
-        use_running_average=not train,
-        momentum=0.9,
-        epsilon=1e-5,
-        scale_init=_normal_around_one(self.init_std),
-        dtype=self.dtype,
-      )(x)
+      return _batch_norm(x, train, self.init_std, self.dtype)
     if self.norm == "layer":
       return nn.LayerNorm(reduction_axes=(1, 2, 3), dtype=self.dtype)(x)
     if self.norm == "none":

@@ -118,8 +118,8 @@ def _pairs(padding) -> Padding:
   return tuple(tuple(p) for p in padding)
 
 
-class StridedConv(nn.Module):
-  """Conv with stride > 1 (kernel [k, k, in, out]); padding as ((top, bottom), (left, right))."""
+class _Conv(nn.Module):
+  """The parameters and bias shared by StridedConv and UpConv; `_apply` is the convolution."""
 
   features: int
   kernel_size: int
@@ -131,34 +131,8 @@ class StridedConv(nn.Module):
   formulation: str = "auto"
   dtype: Any = jnp.float32
 
-  @nn.compact
-  def __call__(self, x):
-    k = self.kernel_size
-    kernel = self.param("kernel", self.kernel_init, (k, k, x.shape[-1], self.features))
-    x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
-    fn = conv_phase if resolve(self.formulation) == "phase" and self.stride > 1 else conv_direct
-    y = fn(x, kernel, self.stride, _pairs(self.padding))
-    if self.use_bias:
-      y = y + self.param("bias", self.bias_init, (self.features,)).astype(self.dtype)
-    return y
-
-
-class UpConv(nn.Module):
-  """Transposed conv, `lax.conv_transpose` semantics (kernel [k, k, in, out], not flipped).
-
-  PyTorch's ConvTranspose2d(k, stride, padding=p, output_padding=q) has the shape of padding
-  ((k - 1 - p, k - 1 - p + q),) * 2 here.
-  """
-
-  features: int
-  kernel_size: int
-  stride: int = 2
-  padding: Any = 0
-  use_bias: bool = True
-  kernel_init: Any = nn.initializers.lecun_normal()
-  bias_init: Any = nn.initializers.zeros
-  formulation: str = "auto"
-  dtype: Any = jnp.float32
+  def _apply(self, x, kernel, padding: Padding, phase: bool):
+    raise NotImplementedError
 
   @nn.compact
   def __call__(self, x):
@@ -166,8 +140,26 @@ class UpConv(nn.Module):
     kernel = self.param("kernel", self.kernel_init, (k, k, x.shape[-1], self.features))
     x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
     phase = resolve(self.formulation) == "phase" and self.stride > 1
-    fn = conv_transpose_phase if phase else conv_transpose_direct
-    y = fn(x, kernel, self.stride, _pairs(self.padding))
+    y = self._apply(x, kernel, _pairs(self.padding), phase)
     if self.use_bias:
       y = y + self.param("bias", self.bias_init, (self.features,)).astype(self.dtype)
     return y
+
+
+class StridedConv(_Conv):
+  """Conv with stride > 1 (kernel [k, k, in, out]); padding as ((top, bottom), (left, right))."""
+
+  def _apply(self, x, kernel, padding, phase):
+    return (conv_phase if phase else conv_direct)(x, kernel, self.stride, padding)
+
+
+class UpConv(_Conv):
+  """Transposed conv, `lax.conv_transpose` semantics (kernel [k, k, in, out], not flipped).
+
+  PyTorch's ConvTranspose2d(k, stride, padding=p, output_padding=q) has the shape of padding
+  ((k - 1 - p, k - 1 - p + q),) * 2 here.
+  """
+
+  def _apply(self, x, kernel, padding, phase):
+    fn = conv_transpose_phase if phase else conv_transpose_direct
+    return fn(x, kernel, self.stride, padding)
