@@ -23,10 +23,10 @@ UPCONVS = [
 ]
 
 
-def _inputs(h, k, seed=0):
+def _inputs(h, k, channels=3, out_channels=5, seed=0):
   rng = np.random.RandomState(seed)
-  x = jnp.asarray(rng.randn(2, h, h + 1, 3), jnp.float32)  # non-square on purpose
-  w = jnp.asarray(rng.randn(k, k, 3, 5), jnp.float32)
+  x = jnp.asarray(rng.randn(2, h, h + 1, channels), jnp.float32)  # non-square on purpose
+  w = jnp.asarray(rng.randn(k, k, channels, out_channels), jnp.float32)
   return x, w
 
 
@@ -49,9 +49,18 @@ def test_strided_conv_phase_matches_direct(h, k, stride, padding):
 
 
 @pytest.mark.parametrize("h,k,stride,padding", UPCONVS)
-def test_transposed_conv_phase_matches_direct(h, k, stride, padding):
-  x, w = _inputs(h, k)
+@pytest.mark.parametrize("out_channels", [5, 16])  # packed below 16 outputs, per phase from 16
+def test_transposed_conv_phase_matches_direct(h, k, stride, padding, out_channels):
+  x, w = _inputs(h, k, out_channels=out_channels)
   _check(layers.conv_transpose_direct, layers.conv_transpose_phase, x, w, stride, padding)
+  _check(layers.conv_transpose_direct, layers.conv_transpose_phase_packed, x, w, stride, padding)
+
+
+def test_tiny_inputs_take_the_matmul_path_and_agree():
+  # 2x2 inputs padded to 4x4 (<= 36 pixels) go through patches + matmul inside the phase forms.
+  x, w = _inputs(2, 4, channels=32, out_channels=24)
+  _check(layers.conv_direct, layers.conv_phase, x, w, 2, ((1, 1), (1, 1)))
+  _check(layers.conv_transpose_direct, layers.conv_transpose_phase, x, w, 2, ((2, 2), (2, 2)))
 
 
 def test_upconv_doubles_size_like_pytorch_convtranspose():

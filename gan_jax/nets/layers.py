@@ -16,7 +16,6 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 Padding = tuple[tuple[int, int], tuple[int, int]]
 FORMULATIONS = ("auto", "direct", "phase")
@@ -50,6 +49,21 @@ def conv_direct(x, kernel, stride: int, padding: Padding):
   return jax.lax.conv_general_dilated(x, kernel, (stride, stride), padding, dimension_numbers=_DIMS)
 
 
+def _conv_valid(x, kernel):
+  """Stride-1, unpadded conv. Small inputs (after padding at most 6x6: the innermost U-Net levels)
+  go through explicit patches and one matmul, whose backward is also matmuls: XLA CPU's conv
+  backward runs such tiny, wide inputs (2x2, 1024 channels) tens of times below its matmul speed."""
+  b, h, w, c = x.shape
+  kh, kw, _, o = kernel.shape
+  if h * w > 36:
+    return conv_direct(x, kernel, 1, ((0, 0), (0, 0)))
+  oh, ow = h - kh + 1, w - kw + 1
+  patches = jnp.concatenate(
+    [x[:, i : i + oh, j : j + ow] for i in range(kh) for j in range(kw)], -1
+  )
+  return (patches.reshape(-1, kh * kw * c) @ kernel.reshape(kh * kw * c, o)).reshape(b, oh, ow, o)
+
+
 def conv_phase(x, kernel, stride: int, padding: Padding):
   """`conv_direct` as space-to-depth + stride-1 conv."""
   s = stride
@@ -67,7 +81,7 @@ def conv_phase(x, kernel, stride: int, padding: Padding):
   # [kp, kp, C, O] -> [kp/s, kp/s, (dy, dx, C), O], matching space_to_depth's channel order.
   kernel = kernel.reshape(kp // s, s, kp // s, s, c, o).transpose(0, 2, 1, 3, 4, 5)
   kernel = kernel.reshape(kp // s, kp // s, s * s * c, o)
-  return conv_direct(space_to_depth(x, s), kernel, 1, ((0, 0), (0, 0)))
+  return _conv_valid(space_to_depth(x, s), kernel)
 
 
 def conv_transpose_direct(x, kernel, stride: int, padding: Padding):
@@ -76,39 +90,74 @@ def conv_transpose_direct(x, kernel, stride: int, padding: Padding):
 
 
 def _phase_taps(n_in: int, k: int, s: int, pad: tuple[int, int]):
-  """For one spatial dim of a transposed conv: (selection [s, window, k], window lo pad, out len).
+  """One spatial dim of a transposed conv: (per-phase taps, window size, window pad, out length).
 
-  Output o = s*m + a reads input i = m + d through kernel tap k = s*d - a + lo, for every tap with
-  0 <= k < kernel size; d spans the window [d_min, d_max].
+  Output o = s*m + a reads input i = m + d through kernel tap t = s*d - a + lo, for each tap with
+  0 <= t < k. For a fixed phase a the taps are every s-th one, so each phase's sub-kernel is a
+  strided slice of the kernel: taps[a] = (first tap, number of taps, offset in the window).
   """
   lo, hi = pad
   n_out = (n_in - 1) * s + 1 + lo + hi - k + 1
-  taps = [
-    (a, kk, (a + kk - lo) // s) for a in range(s) for kk in range(k) if (a + kk - lo) % s == 0
-  ]
-  d_min = min(d for _, _, d in taps)
-  d_max = max(d for _, _, d in taps)
-  select = np.zeros((s, d_max - d_min + 1, k), np.float32)
-  for a, kk, d in taps:
-    select[a, d - d_min, kk] = 1.0
+  phases = []
+  for a in range(s):
+    ts = [t for t in range(k) if (a + t - lo) % s == 0]
+    phases.append((ts[0], len(ts), (a + ts[0] - lo) // s) if ts else (0, 0, None))
+  offsets = [d for *_, d in phases if d is not None]
+  d_min = min(offsets)
+  d_max = max(d + n - 1 for _, n, d in phases if d is not None)
+  taps = [(t0, n, 0 if d is None else d - d_min) for t0, n, d in phases]
   m = -(-n_out // s)
-  return select, (-d_min, m - 1 + d_max - (n_in - 1)), n_out
+  return taps, d_max - d_min + 1, (-d_min, m - 1 + d_max - (n_in - 1)), n_out
+
+
+def _pad_apart(x, pad_y, pad_x):
+  x = jax.lax.pad(x, jnp.zeros((), x.dtype), [(0, 0, 0), (*pad_y, 0), (*pad_x, 0), (0, 0, 0)])
+  # Keep the padding a separate array: folded into the conv as its padding, XLA CPU runs small
+  # inputs (2x2 with 1024 channels) 50x slower.
+  return jax.lax.optimization_barrier(x)
 
 
 def conv_transpose_phase(x, kernel, stride: int, padding: Padding):
-  """`conv_transpose_direct` as one stride-1 conv to stride^2 x channels + depth-to-space."""
+  """`conv_transpose_direct` as stride^2 stride-1 convs, one per output phase, interleaved.
+
+  Each phase's sub-kernel is a strided slice of the kernel (no zero taps, no gather), so the
+  FLOPs are exactly the direct form's; forward and backward are all stride-1 convs.
+  """
+  s = stride
+  if kernel.shape[-1] < 16:  # few output channels: one wide conv beats stride^2 thin ones
+    return conv_transpose_phase_packed(x, kernel, stride, padding)
+  _, h, w, _ = x.shape
+  taps_y, window_y, pad_y, out_h = _phase_taps(h, kernel.shape[0], s, padding[0])
+  taps_x, window_x, pad_x, out_w = _phase_taps(w, kernel.shape[1], s, padding[1])
+  x = _pad_apart(x, pad_y, pad_x)
+  m_y, m_x = x.shape[1] - window_y + 1, x.shape[2] - window_x + 1
+  rows = []
+  for ty, ny, oy in taps_y:
+    cols = []
+    for tx, nx, ox in taps_x:
+      sub = kernel[ty : ty + s * ny : s, tx : tx + s * nx : s]
+      cols.append(_conv_valid(x[:, oy : oy + m_y + ny - 1, ox : ox + m_x + nx - 1], sub))
+    rows.append(jnp.stack(cols, axis=3))  # [B, m_y, m_x, a_x, O]
+  y = jnp.stack(rows, axis=2)  # [B, m_y, a_y, m_x, a_x, O]
+  y = y.reshape(y.shape[0], m_y * s, m_x * s, kernel.shape[-1])
+  return y[:, :out_h, :out_w]
+
+
+def conv_transpose_phase_packed(x, kernel, stride: int, padding: Padding):
+  """`conv_transpose_direct` as ONE stride-1 conv to stride^2 x channels + depth-to-space: the
+  phases' sub-kernels zero-padded into a shared window (more FLOPs, one wide matmul)."""
   s = stride
   _, h, w, _ = x.shape
-  k, _, c, o = kernel.shape
-  sel_y, pad_y, out_h = _phase_taps(h, k, s, padding[0])
-  sel_x, pad_x, out_w = _phase_taps(w, k, s, padding[1])
-  # [k, k, C, O] -> [window_y, window_x, C, (a_y, a_x, O)].
-  phased = jnp.einsum(
-    "aik,bjl,klco->ijcabo", sel_y.astype(kernel.dtype), sel_x.astype(kernel.dtype), kernel
-  )
-  phased = phased.reshape(*phased.shape[:3], s * s * o)
-  x = jax.lax.pad(x, jnp.zeros((), x.dtype), [(0, 0, 0), (*pad_y, 0), (*pad_x, 0), (0, 0, 0)])
-  y = depth_to_space(conv_direct(x, phased, 1, ((0, 0), (0, 0))), s)
+  taps_y, window_y, pad_y, out_h = _phase_taps(h, kernel.shape[0], s, padding[0])
+  taps_x, window_x, pad_x, out_w = _phase_taps(w, kernel.shape[1], s, padding[1])
+  phases = []
+  for ty, ny, oy in taps_y:
+    for tx, nx, ox in taps_x:
+      sub = kernel[ty : ty + s * ny : s, tx : tx + s * nx : s]
+      window = ((oy, window_y - oy - ny), (ox, window_x - ox - nx), (0, 0), (0, 0))
+      phases.append(jnp.pad(sub, window))
+  phased = jnp.concatenate(phases, axis=-1)  # output channels ordered (a_y, a_x, O)
+  y = depth_to_space(_conv_valid(_pad_apart(x, pad_y, pad_x), phased), s)
   return y[:, :out_h, :out_w]
 
 
