@@ -190,4 +190,9 @@ def base_config() -> ml_collections.ConfigDict:
 
   c.sample = ml_collections.ConfigDict()
   c.sample.num = 64  # images in a sample grid (and in --mode=sample)
+
+  c.eval = ml_collections.ConfigDict()
+  c.eval.batch_size = 16  # images per forward pass in --mode=eval and --mode=translate
+  c.eval.num_samples = 1024  # unconditional families: samples scored against as many real images
+  c.eval.html_rows = 50  # translation families: input | output | target rows in results/index.html
   return c

@@ -1,7 +1,8 @@
-"""Command-line entry point: train, or sample from a trained run.
+"""Command-line entry point: train; sample, translate with or evaluate a trained run.
 
-  python -m gan_jax.main --config=configs/dcgan.py[:preset] --workdir=DIR [--mode=train|sample] \
-      [--config.<key>=<value> ...]
+  python -m gan_jax.main --config=configs/dcgan.py[:preset] --workdir=DIR \
+      [--mode=train|sample|translate|eval] [--config.<key>=<value> ...]
+  ... --mode=translate --input=PATH --output=PATH [--direction=AtoB|BtoA]
 
 Running the same command again in the same workdir resumes from the newest checkpoint.
 Multi-process: `--multihost` on Cloud TPU pods, Slurm or Open MPI (JAX finds its peers), or
@@ -16,11 +17,14 @@ from gan_jax import backend, logs
 from gan_jax import config as config_lib
 from gan_jax.errors import NonFiniteLossError, UserError
 
-MODES = ("train", "sample")
+MODES = ("train", "sample", "translate", "eval")
 
 flags.DEFINE_string("config", None, "Config file, optionally with a preset: configs/dcgan.py:tiny.")
 flags.DEFINE_string("workdir", None, "Folder for checkpoints, samples, logs and config.json.")
 flags.DEFINE_enum("mode", "train", MODES, "What to do with the config and workdir.")
+flags.DEFINE_string("input", "", "--mode=translate: an image or a folder of images.")
+flags.DEFINE_string("output", "", "--mode=translate: the output image or folder (never the input).")
+flags.DEFINE_string("direction", "", "--mode=translate: AtoB or BtoA (default: the trained one).")
 flags.DEFINE_bool(
   "multihost",
   False,
@@ -51,8 +55,16 @@ def main(argv, overrides=()):
     )
     if FLAGS.mode == "train":
       train.train_and_evaluate(config, FLAGS.workdir)
-    else:
+    elif FLAGS.mode == "sample":
       train.sample(config, FLAGS.workdir)
+    elif FLAGS.mode == "translate":
+      from gan_jax import translate  # noqa: PLC0415
+
+      translate.translate_path(config, FLAGS.workdir, FLAGS.input, FLAGS.output, FLAGS.direction)
+    else:
+      from gan_jax import evaluate  # noqa: PLC0415
+
+      evaluate.evaluate(config, FLAGS.workdir)
   except UserError as e:
     _fail(e, exit_code=2)
   except NonFiniteLossError as e:

@@ -22,7 +22,7 @@ from gan_jax import checkpoint, parallel, samples
 from gan_jax import config as config_lib
 from gan_jax import writers as writers_lib
 from gan_jax.data import pipeline
-from gan_jax.errors import NonFiniteLossError, UserError
+from gan_jax.errors import DataError, NonFiniteLossError, UserError
 from gan_jax.families import get_family
 from gan_jax.families.common import NetState
 
@@ -106,7 +106,7 @@ def config_differences(saved: dict, config, prefix: str = "") -> list[str]:
   return diffs
 
 
-def _restore(ckpt, setup, config, workdir: pathlib.Path, data_iter=None):
+def restore(ckpt, setup, config, workdir: pathlib.Path, data_iter=None):
   """The newest readable checkpoint; a refusal says how this config differs from the saved one."""
   try:
     return ckpt.restore_latest(setup.abstract_state, data_iter)
@@ -117,6 +117,30 @@ def _restore(ckpt, setup, config, workdir: pathlib.Path, data_iter=None):
     if diffs:
       raise UserError(f"{e}; this config differs from {saved} in {'; '.join(diffs[:8])}") from None
     raise
+
+
+def fixed_sample_inputs(config, family):
+  """The same inputs for every sample grid of a run (and after resuming): latents from the seed,
+  or, for families that sample from data, the first `sample.num` examples of the eval split."""
+  rng = jax.random.fold_in(jax.random.key(config.seed), 0x5A3)
+  if not getattr(family, "SAMPLES_FROM_DATA", False):
+    return family.sample_inputs(config, rng, None)
+  n = config.sample.num
+  try:  # every process reads the same examples, so the inputs agree across hosts
+    data = pipeline.make_dataset(
+      config, family.DATA_LAYOUT, n, train=False, process_index=0, process_count=1
+    )
+  except DataError:  # no eval split: the first training examples, unaugmented
+    data = pipeline.make_dataset(
+      config,
+      family.DATA_LAYOUT,
+      n,
+      train=False,
+      process_index=0,
+      process_count=1,
+      split=config.data.train_split,
+    )
+  return family.sample_inputs(config, rng, next(iter(data)))
 
 
 def _save_config(config, workdir: pathlib.Path) -> None:
@@ -171,7 +195,7 @@ def train_and_evaluate(config, workdir) -> dict[str, float]:
   ckpt = checkpoint.Checkpointer(
     workdir / "checkpoints", config.ckpt.max_to_keep, config.ckpt.async_save
   )
-  restored = _restore(ckpt, setup, config, workdir, data_iter)
+  restored = restore(ckpt, setup, config, workdir, data_iter)
   if restored:
     state, step = restored
     logging.info("resumed from %s at step %d", ckpt.directory, step)
@@ -193,8 +217,7 @@ def train_and_evaluate(config, workdir) -> dict[str, float]:
   train_step = train_step.lower(setup.abstract_state, setup.batch_spec).compile()
   logging.info("compiled the train step in %.1f s", time.perf_counter() - start)
 
-  sample_rng = jax.random.fold_in(jax.random.key(config.seed), 0x5A3)
-  sample_inputs = family.sample_inputs(config, sample_rng, None)
+  sample_inputs = fixed_sample_inputs(config, family)
   sample_fn = jax.jit(functools.partial(family.sample_images, config))
   writer = writers_lib.create_default_writer(workdir, config.total_steps, lead)
   preemption = checkpoint.PreemptionWatch()
@@ -242,12 +265,11 @@ def train_and_evaluate(config, workdir) -> dict[str, float]:
   return scalars
 
 
-def sample(config, workdir) -> pathlib.Path:
-  """Writes a grid and individual PNGs from the newest checkpoint; returns their folder."""
+def restore_newest(config, workdir: pathlib.Path):
+  """(setup, state, step) of the newest checkpoint, for sampling, evaluation and translation."""
   setup = RunSetup(config)
-  workdir = _prepare_workdir(workdir)
   ckpt = checkpoint.Checkpointer(workdir / "checkpoints")
-  restored = _restore(ckpt, setup, config, workdir)
+  restored = restore(ckpt, setup, config, workdir)
   ckpt.close()
   if not restored:
     raise UserError(
@@ -255,8 +277,14 @@ def sample(config, workdir) -> pathlib.Path:
       f"--mode=train and the same --workdir"
     )
   state, step = restored
-  rng = jax.random.key(config.seed)
-  inputs = setup.family.sample_inputs(config, jax.random.fold_in(rng, 0x5A3), None)
+  return setup, state, step
+
+
+def sample(config, workdir) -> pathlib.Path:
+  """Writes a grid and individual PNGs from the newest checkpoint; returns their folder."""
+  workdir = _prepare_workdir(workdir)
+  setup, state, step = restore_newest(config, workdir)
+  inputs = fixed_sample_inputs(config, setup.family)
   grid = jax.device_get(
     jax.jit(functools.partial(setup.family.sample_images, config))(state, inputs)
   )

@@ -48,12 +48,9 @@ def batch_spec(layout: str, batch_size: int, image_size: int) -> dict:
   return {k: jax.ShapeDtypeStruct(shape, np.uint8) for k in BATCH_KEYS[layout]}
 
 
-def _split(splits: dict, name: str, config_key: str):
+def _split(splits: dict, name: str, what: str):
   if name not in splits:
-    raise DataError(
-      f"config.{config_key}={name!r} is not a split of this dataset; "
-      f"splits: {', '.join(sorted(splits))}"
-    )
+    raise DataError(f"{what} is not a split of this dataset; splits: {', '.join(sorted(splits))}")
   if len(splits[name]) == 0:
     raise DataError(f"split {name!r} of this dataset is empty")
   return splits[name]
@@ -70,7 +67,8 @@ class Augment:
 
   def __init__(self, image_size: int, load_size: int, crop: str, flip: bool, train: bool):
     self.size = image_size
-    self.load = load_size or image_size
+    # Evaluation sees the whole image (shorter side to image_size, central square), never jitter.
+    self.load = (load_size or image_size) if train else image_size
     self.crop = crop if train else ("none" if crop == "none" else "center")
     self.flip = flip and train
 
@@ -107,15 +105,17 @@ def _shard(source, process_index: int, process_count: int) -> grain.MapDataset:
   return ds
 
 
-def _examples(config, layout, splits, process_index, process_count, train: bool):
+def _examples(config, layout, splits, process_index, process_count, train: bool, split=None):
   """A MapDataset of example dicts holding only the batch keys of `layout`."""
   data, seed = config.data, config.seed
   if layout == "unpaired":
-    suffix = "" if train else "_eval"
+    prefix = split or ("train" if train else "test")
     domains = []
     for i, domain in enumerate("AB"):
-      name = ("train" if train else "test") + domain
-      ds = _shard(_split(splits, name, f"data.split{suffix}"), process_index, process_count)
+      name = prefix + domain
+      ds = _shard(
+        _split(splits, name, f"split {name!r} (unpaired data)"), process_index, process_count
+      )
       if train:  # each domain shuffled on its own; the shorter one simply wraps around sooner
         ds = ds.shuffle(seed=seed + i).repeat(None)
       domains.append(ds.map(lambda ex: ex["image"]))
@@ -125,9 +125,9 @@ def _examples(config, layout, splits, process_index, process_count, train: bool)
     return grain.experimental.ZipMapDataset(domains).map(
       lambda ab: {"image_a": ab[0], "image_b": ab[1]}
     )
-  split = data.train_split if train else data.eval_split
-  key = "data.train_split" if train else "data.eval_split"
-  ds = _shard(_split(splits, split, key), process_index, process_count)
+  key = "train_split" if train else "eval_split"
+  split = split or data[key]
+  ds = _shard(_split(splits, split, f"config.data.{key}={split!r}"), process_index, process_count)
   if train:
     ds = ds.shuffle(seed=seed).repeat(None)
   keys = BATCH_KEYS[layout]
@@ -152,6 +152,7 @@ def make_dataset(
   train: bool = True,
   process_index: int | None = None,
   process_count: int | None = None,
+  split: str | None = None,
 ):
   """This process's batches as a grain IterDataset.
 
@@ -162,6 +163,8 @@ def make_dataset(
     train: shuffle, repeat forever and augment; else one deterministic pass over the eval split,
       the last batch possibly short.
     process_index, process_count: default to this JAX process's.
+    split: read this split instead of config.data.train_split / eval_split ('train' or 'test'
+      for unpaired data, whose splits come in A/B pairs).
 
   Returns:
     An IterDataset of dicts of uint8 [batch, image_size, image_size, 3].
@@ -170,7 +173,7 @@ def make_dataset(
   process_index = jax.process_index() if process_index is None else process_index
   process_count = jax.process_count() if process_count is None else process_count
   splits = _open_in_turn(config.data, layout)
-  ds = _examples(config, layout, splits, process_index, process_count, train)
+  ds = _examples(config, layout, splits, process_index, process_count, train, split)
   data = config.data
   augment = Augment(config.image_size, data.load_size, data.crop, data.flip, train)
   keys = BATCH_KEYS[layout]

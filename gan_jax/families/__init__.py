@@ -13,6 +13,7 @@ from gan_jax.errors import ConfigError
 # Imported lazily, so that a config error names every family without importing them all.
 FAMILIES = {
   "dcgan": "gan_jax.families.dcgan",
+  "pix2pix": "gan_jax.families.pix2pix",
 }
 
 

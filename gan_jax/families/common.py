@@ -26,17 +26,17 @@ def init_net(module, tx: optax.GradientTransformation, rng: jax.Array, *inputs) 
   )
 
 
-def apply_net(module, params, batch_stats, *inputs, train: bool = True):
+def apply_net(module, params, batch_stats, *inputs, train: bool = True, rngs=None):
   """Runs `module` in train or eval mode; returns (outputs, updated batch_stats).
 
   In train mode batch norm normalises with the batch's statistics and updates the running ones; a
-  module without batch norm returns `batch_stats` unchanged (an empty dict).
+  module without batch norm returns `batch_stats` unchanged (an empty dict). `rngs` feeds dropout.
   """
   variables = {"params": params, "batch_stats": batch_stats}
   if train and batch_stats:
-    out, updated = module.apply(variables, *inputs, train=True, mutable=["batch_stats"])
+    out, updated = module.apply(variables, *inputs, train=True, mutable=["batch_stats"], rngs=rngs)
     return out, updated["batch_stats"]
-  return module.apply(variables, *inputs, train=train), batch_stats
+  return module.apply(variables, *inputs, train=train, rngs=rngs), batch_stats
 
 
 def apply_updates(net: NetState, tx: optax.GradientTransformation, grads, batch_stats) -> NetState:
@@ -55,3 +55,13 @@ def grid_columns(n: int) -> int:
   """The largest divisor of n not above ceil(sqrt(n)): 64 -> 8, 16 -> 4, 10 -> 2."""
   limit = max(1, int(-(-(n**0.5) // 1)))
   return max(d for d in range(1, limit + 1) if n % d == 0)
+
+
+def constant_then_linear_decay(lr: float, constant_steps: int, decay_steps: int):
+  """The translation references' schedule (n_epochs at lr, then n_epochs_decay linearly to 0),
+  counted in steps: lr for `constant_steps`, then linearly down to 0 over `decay_steps`."""
+  if decay_steps <= 0:
+    return optax.constant_schedule(lr)
+  return optax.join_schedules(
+    [optax.constant_schedule(lr), optax.linear_schedule(lr, 0.0, decay_steps)], [constant_steps]
+  )

@@ -9,12 +9,11 @@ PyTorch example (ngf = ndf = 64 at 64x64). Convs have no bias: batch norm follow
 from typing import Any
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
-from gan_jax.nets import layers
+from gan_jax.nets import layers, norms
 
-NORMS = ("batch", "layer", "none")
+NORMS = ("batch", "layer", "none")  # those the DCGAN discriminator offers
 
 
 def num_stages(image_size: int) -> int:
@@ -23,26 +22,6 @@ def num_stages(image_size: int) -> int:
   if image_size < 32 or image_size != 4 << stages:
     raise ValueError(f"DCGAN image size must be a power of two >= 32, got {image_size}")
   return stages
-
-
-def _normal_around_one(std: float):
-  # Radford / the PyTorch example: batch-norm scales drawn from N(1, 0.02).
-  def init(key, shape, dtype=jnp.float32):
-    return 1.0 + std * jax.random.normal(key, shape, dtype)
-
-  return init
-
-
-def _batch_norm(x, train: bool, init_std: float, dtype):
-  # momentum 0.9 here is PyTorch's momentum 0.1 (the weight of the new batch statistics).
-  norm = nn.BatchNorm(
-    use_running_average=not train,
-    momentum=0.9,
-    epsilon=1e-5,
-    scale_init=_normal_around_one(init_std),
-    dtype=dtype,
-  )
-  return norm(x)
 
 
 class Generator(nn.Module):
@@ -62,7 +41,7 @@ class Generator(nn.Module):
     # The reference's first layer is a 4x4 transposed conv on a 1x1 input: a dense layer to 4x4xC.
     x = nn.Dense(4 * 4 * width, use_bias=False, kernel_init=kernel_init, dtype=self.dtype)(z)
     x = x.reshape(z.shape[0], 4, 4, width)
-    x = nn.relu(_batch_norm(x, train, self.init_std, self.dtype))
+    x = nn.relu(norms.normalize(x, "batch", train, self.init_std, self.dtype))
     for stage in range(stages):
       last = stage == stages - 1
       width = 3 if last else width // 2
@@ -77,7 +56,11 @@ class Generator(nn.Module):
         formulation=self.formulation,
         dtype=self.dtype,
       )(x)
-      x = jnp.tanh(x) if last else nn.relu(_batch_norm(x, train, self.init_std, self.dtype))
+      x = (
+        jnp.tanh(x)
+        if last
+        else nn.relu(norms.normalize(x, "batch", train, self.init_std, self.dtype))
+      )
     return x.astype(jnp.float32)
 
 
@@ -90,15 +73,6 @@ class Discriminator(nn.Module):
   init_std: float = 0.02
   formulation: str = "auto"  # see nets/layers.py
   dtype: Any = jnp.float32
-
-  def _normalize(self, x, train):
-    if self.norm == "batch":
-      return _batch_norm(x, train, self.init_std, self.dtype)
-    if self.norm == "layer":
-      return nn.LayerNorm(reduction_axes=(1, 2, 3), dtype=self.dtype)(x)
-    if self.norm == "none":
-      return x
-    raise ValueError(f"unknown norm {self.norm!r}; choices: {', '.join(NORMS)}")
 
   @nn.compact
   def __call__(self, images, train: bool = True):
@@ -116,7 +90,7 @@ class Discriminator(nn.Module):
         dtype=self.dtype,
       )(x)
       if stage > 0:  # Radford Sec. 3: no batch norm on the discriminator's input layer
-        x = self._normalize(x, train)
+        x = norms.normalize(x, self.norm, train, self.init_std, self.dtype)
       x = nn.leaky_relu(x, 0.2)
     x = nn.Conv(
       1, (4, 4), padding="VALID", use_bias=False, kernel_init=kernel_init, dtype=self.dtype

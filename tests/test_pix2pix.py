@@ -1,0 +1,259 @@
+"""pix2pix: nets as the reference builds them, the step's losses, the schedule, end to end."""
+
+import functools
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from PIL import Image
+
+from gan_jax import config as config_lib
+from gan_jax.families import common, pix2pix
+from gan_jax.nets.patchgan import PatchDiscriminator
+from gan_jax.nets.unet import UNet
+from tests.conftest import ROOT, run_cli
+
+TINY = "--config=configs/pix2pix.py:tiny"
+
+
+def reference_unet_params(num_downs, ngf, in_c, out_c, norm):
+  """Parameters of the reference UnetGenerator, counted from its description: block i (0 =
+  outermost) has a 4x4 down conv (in_c or ngf*min(2^(i-1), 8) -> ngf*min(2^i, 8)) with a bias only
+  for instance norm, a norm after it on all but the outermost and innermost blocks, and a 4x4 up
+  conv back (input doubled by the skip concat except at the innermost), followed by a norm except
+  on the outermost, whose up conv always has a bias. Batch norm has 2 params per channel."""
+  enc = [ngf * min(2**i, 8) for i in range(num_downs)]
+  bias = norm == "instance"
+  bn = 2 if norm == "batch" else 0
+  total = 0
+  for i in range(num_downs):
+    cin = in_c if i == 0 else enc[i - 1]
+    total += 16 * cin * enc[i] + (enc[i] if bias else 0)
+    total += bn * enc[i] if 0 < i < num_downs - 1 else 0
+    up_in = enc[i] if i == num_downs - 1 else 2 * enc[i]
+    up_out = out_c if i == 0 else enc[i - 1]
+    total += 16 * up_in * up_out + (up_out if (bias or i == 0) else 0)
+    total += bn * up_out if i > 0 else 0
+  return total
+
+
+def reference_patchgan_params(in_c, ndf, n_layers, norm):
+  """NLayerDiscriminator: conv(in_c -> ndf, bias) then n_layers convs to ndf*min(2^n, 8) (bias only
+  with instance norm, each followed by the norm), then conv(-> 1, bias); all 4x4."""
+  bias, bn = norm == "instance", 2 if norm == "batch" else 0
+  total, prev = 16 * in_c * ndf + ndf, ndf
+  for n in range(1, n_layers + 1):
+    cur = ndf * min(2**n, 8)
+    total += 16 * prev * cur + (cur if bias else 0) + bn * cur
+    prev = cur
+  return total + 16 * prev + 1
+
+
+def _count(module, shape, rngs):
+  variables = jax.eval_shape(module.init, rngs, jnp.zeros(shape))
+  return sum(x.size for x in jax.tree.leaves(variables["params"]))
+
+
+RNGS = {"params": jax.random.key(0), "dropout": jax.random.key(1)}
+
+
+def test_reference_counts_match_the_published_numbers():
+  # Counted on the official model classes (../shared/FACTS.md).
+  assert reference_unet_params(8, 64, 3, 3, "batch") == 54_413_955
+  assert reference_patchgan_params(6, 64, 3, "batch") == 2_768_705
+  assert reference_patchgan_params(3, 64, 3, "instance") == 2_764_737
+
+
+@pytest.mark.parametrize(
+  "num_downs,size,norm",
+  [(8, 256, "batch"), (7, 128, "batch"), (8, 256, "instance"), (6, 64, "none")],
+)
+def test_unet_matches_the_reference_architecture(num_downs, size, norm):
+  unet = UNet(num_downs, 64, norm=norm)
+  assert _count(unet, (1, size, size, 3), RNGS) == reference_unet_params(num_downs, 64, 3, 3, norm)
+  variables = jax.eval_shape(unet.init, RNGS, jnp.zeros((1, size, size, 3)))
+  out = jax.eval_shape(
+    lambda v: unet.apply(v, jnp.zeros((2, size, size, 3)), rngs=RNGS, mutable=["batch_stats"])[0],
+    variables,
+  )
+  assert out.shape == (2, size, size, 3)
+
+
+@pytest.mark.parametrize(
+  "in_c,norm,size,patch", [(6, "batch", 256, 30), (3, "instance", 256, 30), (6, "batch", 128, 14)]
+)
+def test_patchgan_matches_the_reference_architecture(in_c, norm, size, patch):
+  d = PatchDiscriminator(3, 64, norm)
+  assert _count(d, (1, size, size, in_c), jax.random.key(0)) == reference_patchgan_params(
+    in_c, 64, 3, norm
+  )
+  variables = jax.eval_shape(d.init, jax.random.key(0), jnp.zeros((1, size, size, in_c)))
+  logits = jax.eval_shape(
+    lambda v: d.apply(v, jnp.zeros((2, size, size, in_c)), mutable=["batch_stats"])[0], variables
+  )
+  assert logits.shape == (2, patch, patch, 1)  # 70x70 receptive fields, 30x30 of them at 256 px
+
+
+def test_pixel_discriminator_keeps_the_resolution():
+  d = PatchDiscriminator("pixel", 64, "batch")
+  variables = jax.eval_shape(d.init, jax.random.key(0), jnp.zeros((1, 32, 32, 6)))
+  logits = jax.eval_shape(
+    lambda v: d.apply(v, jnp.zeros((1, 32, 32, 6)), mutable=["batch_stats"])[0], variables
+  )
+  assert logits.shape == (1, 32, 32, 1)
+  assert (
+    sum(x.size for x in jax.tree.leaves(variables["params"])) == 6 * 64 + 64 + 64 * 128 + 256 + 128
+  )
+
+
+def test_step_losses_are_the_reference_objective():
+  """d_loss = 0.5 (BCE(D(A,G(A)),0) + BCE(D(A,B),1)); g_loss = BCE(D'(A,G(A)),1) + 100 |G(A)-B|."""
+  config = config_lib.load_config(str(ROOT / "configs/pix2pix.py") + ":tiny")
+  rng = np.random.RandomState(0)
+  batch = {
+    k: jnp.asarray(rng.randint(0, 256, (2, 32, 32, 3)), jnp.uint8) for k in ("image_a", "image_b")
+  }
+  state = jax.jit(functools.partial(pix2pix.create_state, config))(jax.random.key(0), batch)
+  new_state, m = jax.jit(functools.partial(pix2pix.train_step, config))(state, batch)
+
+  source, target = (common.to_float_images(batch[k]) for k in ("image_a", "image_b"))
+  fake, _ = pix2pix._generator(
+    config, state.g.params, state.g.batch_stats, source, jax.random.fold_in(state.rng, 0)
+  )
+  _, d = pix2pix._nets(config)
+  pair = lambda x: jnp.concatenate([source, x], -1)
+  fake_logits, stats = common.apply_net(d, state.d.params, state.d.batch_stats, pair(fake))
+  real_logits, _ = common.apply_net(d, state.d.params, stats, pair(target))
+  bce = lambda logits, label: jnp.mean(optax_bce(logits, label))
+  np.testing.assert_allclose(
+    m["d_loss"], 0.5 * (bce(fake_logits, 0) + bce(real_logits, 1)), rtol=1e-5
+  )
+  np.testing.assert_allclose(m["g_l1"], jnp.mean(jnp.abs(fake - target)), rtol=1e-5)
+  new_logits, _ = common.apply_net(d, new_state.d.params, new_state.d.batch_stats, pair(fake))
+  np.testing.assert_allclose(m["g_adv"], bce(new_logits, 1), rtol=1e-4)
+  np.testing.assert_allclose(m["g_loss"], m["g_adv"] + 100.0 * m["g_l1"], rtol=1e-5)
+
+
+def optax_bce(logits, label):
+  return jnp.maximum(logits, 0) - logits * label + jnp.log1p(jnp.exp(-jnp.abs(logits)))
+
+
+def test_constant_then_linear_decay_schedule():
+  schedule = common.constant_then_linear_decay(2e-4, 100, 50)
+  values = [float(schedule(s)) for s in (0, 99, 100, 125, 150, 200)]
+  np.testing.assert_allclose(values, [2e-4, 2e-4, 2e-4, 1e-4, 0.0, 0.0], atol=1e-12)
+
+
+def test_config_errors():
+  from gan_jax.errors import ConfigError
+
+  base = str(ROOT / "configs/pix2pix.py") + ":tiny"
+  cases = {
+    ("model.generator=resnet_9blocks",): "expected unet_<size>",
+    ("image_size=48",): r"not a multiple of 2\^5=32",
+    ("data.direction=AtoC",): "choices: AtoB, BtoA",
+    ("model.g_norm=group",): "choices: batch, instance, none",
+    ("loss.adversarial=wgan-gp",): "not offered for pix2pix",
+  }
+  for overrides, message in cases.items():
+    with pytest.raises(ConfigError, match=message):
+      pix2pix.validate_config(config_lib.load_config(base, list(overrides)))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tfds_data_dir):
+  workdir = tmp_path_factory.mktemp("p2p") / "run"
+  run_cli([TINY, f"--workdir={workdir}"], tfds_data_dir)
+  return workdir
+
+
+def test_tiny_train_then_eval(trained, tfds_data_dir):
+  assert (trained / "samples" / "step_0000004.png").is_file()
+  grid = np.asarray(Image.open(trained / "samples" / "step_0000004.png"))
+  assert grid.shape == (2 + 2 * 34, 2 + 3 * 34, 3)  # sample.num rows of input | output | target
+  run_cli([TINY, f"--workdir={trained}", "--mode=eval"], tfds_data_dir)
+  result = json.loads((trained / "eval" / "step_0000004.json").read_text())
+  assert result["num_images"] == 8 and result["direction"] == "AtoB"
+  for key in ("psnr", "ssim", "identity_psnr", "identity_ssim", "psnr_gain_db"):
+    assert np.isfinite(result[key])
+  assert result["psnr_gain_db"] == pytest.approx(result["psnr"] - result["identity_psnr"], abs=1e-3)
+  assert set(result["skipped"]) == {"fid", "kid", "swd"}
+  page = (trained / "results" / "index.html").read_text()
+  assert page.count("<tr>") == 4 and "0003_target.png" in page  # eval.html_rows of :tiny
+  assert (trained / "results" / "images" / "0000_output.png").is_file()
+
+
+def test_translate_keeps_names_sizes_and_inputs(trained, tmp_path, tfds_data_dir):
+  src = tmp_path / "in"
+  (src / "sub").mkdir(parents=True)
+  rng = np.random.RandomState(0)
+  Image.fromarray(rng.randint(0, 255, (37, 53, 3), np.uint8)).save(src / "odd.png")
+  Image.fromarray(rng.randint(0, 255, (40, 40), np.uint8)).save(src / "sub" / "gray.jpg")
+  Image.fromarray(rng.randint(0, 255, (20, 70, 4), np.uint8)).save(src / "rgba.png")
+  (src / "notes.txt").write_text("not an image")
+  before = {p: p.read_bytes() for p in src.rglob("*") if p.is_file()}
+  out = tmp_path / "out"
+  result = run_cli(
+    [TINY, f"--workdir={trained}", "--mode=translate", f"--input={src}", f"--output={out}"],
+    tfds_data_dir,
+  )
+  assert "skipped" in result.stderr and "notes.txt" in result.stderr
+  sizes = {p.relative_to(out).as_posix(): Image.open(p).size for p in out.rglob("*.*")}
+  assert sizes == {"odd.png": (53, 37), "sub/gray.jpg": (40, 40), "rgba.png": (70, 20)}
+  assert all(Image.open(p).mode == "RGB" for p in out.rglob("*.*"))
+  assert {p: p.read_bytes() for p in src.rglob("*") if p.is_file()} == before
+
+  refused = run_cli(
+    [TINY, f"--workdir={trained}", "--mode=translate", f"--input={src}", f"--output={src}"],
+    tfds_data_dir,
+    check=False,
+  )
+  assert refused.returncode == 2 and "would overwrite the input image" in refused.stderr
+  assert {p: p.read_bytes() for p in src.rglob("*") if p.is_file()} == before
+  wrong = run_cli(
+    [
+      TINY,
+      f"--workdir={trained}",
+      "--mode=translate",
+      f"--input={src / 'odd.png'}",
+      f"--output={tmp_path / 'x.png'}",
+      "--direction=BtoA",
+    ],
+    tfds_data_dir,
+    check=False,
+  )
+  assert wrong.returncode == 2 and "only the direction it was trained for" in wrong.stderr
+
+
+def test_translate_needs_a_checkpoint_and_an_input(tmp_path, tfds_data_dir):
+  missing = run_cli(
+    [
+      TINY,
+      f"--workdir={tmp_path / 'none'}",
+      "--mode=translate",
+      f"--input={tmp_path / 'nothing'}",
+      f"--output={tmp_path / 'o'}",
+    ],
+    tfds_data_dir,
+    check=False,
+  )
+  assert missing.returncode == 2 and "does not exist" in missing.stderr.splitlines()[-1]
+
+
+def test_side_by_side_folder_with_an_odd_width_image(tmp_path, tfds_data_dir):
+  train = tmp_path / "pairs" / "train"
+  train.mkdir(parents=True)
+  rng = np.random.RandomState(0)
+  for i in range(3):
+    Image.fromarray(rng.randint(0, 255, (32, 64, 3), np.uint8)).save(train / f"{i}.png")
+  Image.fromarray(rng.randint(0, 255, (32, 63, 3), np.uint8)).save(train / "bad.png")
+  result = run_cli(
+    [TINY, f"--workdir={tmp_path / 'run'}", f"--config.data.folder={tmp_path / 'pairs'}"],
+    tfds_data_dir,
+    check=False,
+  )
+  assert result.returncode == 2
+  last = result.stderr.strip().splitlines()[-1]
+  assert "bad.png" in last and "even width" in last
