@@ -151,6 +151,13 @@ def validate_common(config: ml_collections.ConfigDict) -> None:
     raise ConfigError(f"config.sample_every must be >= 0 (0 = never), got {config.sample_every!r}")
 
 
+def check_choice(config, key: str, choices) -> None:
+  """Raises a ConfigError naming `config.<key>` and its choices unless its value is one of them."""
+  value = get_path(config, key)
+  if value not in choices:
+    raise ConfigError(f"unknown config.{key} {value!r}; choices: {', '.join(map(str, choices))}")
+
+
 def parse_preset(arg: str | None, presets: tuple[str, ...], config_file: str) -> str:
   """Returns the preset named by `get_config(arg)`'s arg ('default' when empty)."""
   name = arg or "default"

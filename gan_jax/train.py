@@ -172,7 +172,7 @@ def _check_finite(step: int, scalars: dict[str, float], checkpoints: list[int]) 
     )
 
 
-def _write_samples(config, setup, sample_fn, state, inputs, step, workdir, writer):
+def _write_samples(sample_fn, state, inputs, step, workdir, writer):
   grid = samples.tile(jax.device_get(sample_fn(state, inputs)))
   if parallel.is_lead_process():
     samples.save_png(workdir / "samples" / f"step_{step:07d}.png", grid)
@@ -241,10 +241,11 @@ def train_and_evaluate(config, workdir) -> dict[str, float]:
           "images_per_sec": rate * config.batch_size,
           "eta_sec": (config.total_steps - step) / rate,
         }
-        writer.write_scalars(step, {**scalars, **throughput})
+        scalars = {**scalars, **throughput}
+        writer.write_scalars(step, scalars)
         mark_time, mark_step = now, step
       if config.sample_every and (step % config.sample_every == 0 or last):
-        _write_samples(config, setup, sample_fn, state, sample_inputs, step, workdir, writer)
+        _write_samples(sample_fn, state, sample_inputs, step, workdir, writer)
       preempted = preemption.reached(step)
       if step % config.checkpoint_every == 0 or last or preempted:
         # Never save a state that went non-finite: its update may be bad while its loss was not.

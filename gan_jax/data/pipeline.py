@@ -15,6 +15,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 from PIL import Image
 
+from gan_jax.config import check_choice
 from gan_jax.data import sources
 from gan_jax.errors import ConfigError, DataError
 
@@ -31,8 +32,7 @@ BATCH_KEYS = {
 def validate_config(config) -> None:
   """Checks the data keys that need no data, before anything is read or built."""
   data = config.data
-  if data.crop not in CROPS:
-    raise ConfigError(f"unknown config.data.crop {data.crop!r}; choices: {', '.join(CROPS)}")
+  check_choice(config, "data.crop", CROPS)
   if data.load_size and data.load_size < config.image_size:
     raise ConfigError(
       f"config.data.load_size={data.load_size} is smaller than "

@@ -7,6 +7,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
+# config.model.dtype -> the compute dtype of the nets (params stay float32).
+DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+
 
 @flax.struct.dataclass
 class NetState:

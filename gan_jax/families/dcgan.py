@@ -16,13 +16,13 @@ import jax.numpy as jnp
 import optax
 
 from gan_jax import losses
+from gan_jax.config import check_choice
 from gan_jax.errors import ConfigError
 from gan_jax.families import common
 from gan_jax.nets import dcgan as nets
 from gan_jax.nets import layers
 
 DATA_LAYOUT = "unconditional"
-DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 
 @flax.struct.dataclass
@@ -39,17 +39,9 @@ def validate_config(config) -> None:
   except ValueError as e:
     raise ConfigError(f"config.image_size: {e}") from None
   model = config.model
-  if model.d_norm not in nets.NORMS:
-    raise ConfigError(
-      f"unknown config.model.d_norm {model.d_norm!r}; choices: {', '.join(nets.NORMS)}"
-    )
-  if model.conv_formulation not in layers.FORMULATIONS:
-    raise ConfigError(
-      f"unknown config.model.conv_formulation {model.conv_formulation!r}; "
-      f"choices: {', '.join(layers.FORMULATIONS)}"
-    )
-  if model.dtype not in DTYPES:
-    raise ConfigError(f"unknown config.model.dtype {model.dtype!r}; choices: {', '.join(DTYPES)}")
+  check_choice(config, "model.d_norm", nets.NORMS)
+  check_choice(config, "model.conv_formulation", layers.FORMULATIONS)
+  check_choice(config, "model.dtype", common.DTYPES)
   losses.get_adversarial_loss(config.loss.adversarial)
   if config.loss.adversarial == "wgan-gp" and model.d_norm == "batch":
     raise ConfigError(
@@ -63,7 +55,7 @@ def validate_config(config) -> None:
 
 def _nets(config):
   model = config.model
-  dtype = DTYPES[model.dtype]
+  dtype = common.DTYPES[model.dtype]
   conv = model.conv_formulation
   g = nets.Generator(config.image_size, model.g_features, model.init_std, conv, dtype)
   d = nets.Discriminator(

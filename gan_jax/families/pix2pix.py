@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import optax
 
 from gan_jax import losses
+from gan_jax.config import check_choice
 from gan_jax.errors import ConfigError
 from gan_jax.families import common
 from gan_jax.nets import layers
@@ -25,7 +26,6 @@ from gan_jax.nets.unet import UNet
 DATA_LAYOUT = "paired"
 SAMPLES_FROM_DATA = True  # sample grids show fixed eval examples: input | output | target
 DIRECTIONS = ("AtoB", "BtoA")
-DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 
 @flax.struct.dataclass
@@ -61,25 +61,14 @@ def validate_config(config) -> None:
       f"config.image_size={config.image_size} is not a multiple of 2^{downs}="
       f"{2**downs}, the stride of config.model.generator={model.generator!r}"
     )
-  for key in ("g_norm", "d_norm"):
-    if model[key] not in ("batch", "instance", "none"):
-      raise ConfigError(
-        f"unknown config.model.{key} {model[key]!r}; choices: batch, instance, none"
-      )
+  for key in ("model.g_norm", "model.d_norm"):
+    check_choice(config, key, ("batch", "instance", "none"))
   layers_ = model.d_layers
   if not (layers_ == "pixel" or (isinstance(layers_, int) and layers_ >= 1)):
     raise ConfigError(f"config.model.d_layers must be an integer >= 1 or 'pixel', got {layers_!r}")
-  if model.conv_formulation not in layers.FORMULATIONS:
-    raise ConfigError(
-      f"unknown config.model.conv_formulation {model.conv_formulation!r}; "
-      f"choices: {', '.join(layers.FORMULATIONS)}"
-    )
-  if model.dtype not in DTYPES:
-    raise ConfigError(f"unknown config.model.dtype {model.dtype!r}; choices: {', '.join(DTYPES)}")
-  if config.data.direction not in DIRECTIONS:
-    raise ConfigError(
-      f"unknown config.data.direction {config.data.direction!r}; choices: {', '.join(DIRECTIONS)}"
-    )
+  check_choice(config, "model.conv_formulation", layers.FORMULATIONS)
+  check_choice(config, "model.dtype", common.DTYPES)
+  check_choice(config, "data.direction", DIRECTIONS)
   losses.get_adversarial_loss(config.loss.adversarial)
   if config.loss.adversarial == "wgan-gp":
     raise ConfigError(
@@ -90,7 +79,7 @@ def validate_config(config) -> None:
 
 def _nets(config):
   model = config.model
-  dtype, conv = DTYPES[model.dtype], model.conv_formulation
+  dtype, conv = common.DTYPES[model.dtype], model.conv_formulation
   g = UNet(
     num_downs(config), model.g_features, 3, model.g_norm, model.dropout, model.init_std, conv, dtype
   )
