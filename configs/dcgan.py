@@ -2,7 +2,7 @@
 
   python -m gan_jax.main --config=configs/dcgan.py --workdir=runs/dcgan
   python -m gan_jax.main --config=configs/dcgan.py:cpu --workdir=runs/dcgan_cpu
-  python -m gan_jax.main --config=configs/dcgan.py:tiny --workdir=/tmp/dcgan_tiny
+  python -m gan_jax.main --config=configs/dcgan.py:tiny --workdir=runs/dcgan_tiny
 
 Sources: Goodfellow et al. 2014, "Generative Adversarial Nets" (the objective, eq. 1, and the
 non-saturating generator loss of Sec. 3); Radford et al. 2015, "Unsupervised Representation
