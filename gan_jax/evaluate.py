@@ -23,6 +23,7 @@ from gan_jax import parallel, samples, train
 from gan_jax import writers as writers_lib
 from gan_jax.data import pipeline
 from gan_jax.errors import UserError
+from gan_jax.families import common
 from gan_jax.metrics import image_quality, swd
 
 SKIPPED_ALWAYS = {
@@ -79,7 +80,7 @@ def _eval_paired(config, setup, state):
   rng = jax.random.fold_in(jax.random.key(config.seed), 0xE7A1)
   translate = jax.jit(
     lambda state, x: family.translate(
-      config, state, x * (2 / 255) - 1.0, rng, config.data.direction
+      config, state, common.to_float_images(x), rng, config.data.direction
     )
   )
   output = samples.to_uint8(

@@ -19,6 +19,7 @@ from PIL import Image
 from gan_jax import samples, train
 from gan_jax.data import images as image_io
 from gan_jax.errors import DataError, UserError
+from gan_jax.families import common
 
 DIRECTIONS = ("AtoB", "BtoA")
 
@@ -96,7 +97,7 @@ def translate_path(config, workdir, input_path: str, output_path: str, direction
   rng = jax.random.fold_in(jax.random.key(config.seed), 0x7A5)
   direction = direction or trained
   translate = jax.jit(
-    lambda state, x: family.translate(config, state, x * (2 / 255) - 1.0, rng, direction)
+    lambda state, x: family.translate(config, state, common.to_float_images(x), rng, direction)
   )
   written = 0
   for src, dst in plan:

@@ -26,6 +26,7 @@ import tensorflow_datasets as tfds
 from absl import logging
 
 from gan_jax.data import images
+from gan_jax.data.builder import OfflineBuilder
 from gan_jax.errors import DataError
 
 ACCEPTED_LAYOUTS = (
@@ -174,15 +175,10 @@ def config_name(plan: FolderPlan, skip_bad_images: bool) -> str:
   return f"{base or 'folder'}_{digest.hexdigest()[:12]}"
 
 
-class _FolderBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+class _FolderBuilder(OfflineBuilder, skip_registration=True):
   """Builds a planned folder; subclasses give the features of one layout."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "First release."}
   LAYOUT: ClassVar[str]
-  # TFDS finds a builder's checksums file next to its module through `importlib_resources`, which
-  # is not a dependency here (and would fail the build); these builders download nothing.
-  code_path = None
 
   def __init__(self, *, plan: FolderPlan | None = None, skip_bad_images: bool = False, **kwargs):
     """Makes the builder of one folder build.

@@ -17,6 +17,7 @@ import tensorflow_datasets as tfds
 from PIL import Image, ImageDraw
 
 from gan_jax.data import images
+from gan_jax.data.builder import OfflineBuilder
 
 SHAPE_NAMES = ("circle", "square", "triangle", "cross", "star")
 # Saturated, well separated hues, so a metric can name an image's colour by its nearest entry.
@@ -146,16 +147,11 @@ class ShapesConfig(tfds.core.BuilderConfig):
   layout: str = "unconditional"
 
 
-class Shapes(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+class Shapes(OfflineBuilder, skip_registration=True):
   """One filled shape per image, on black; see the module docstring."""
 
   # Stored under this name in the data dir, apart from any TFDS catalogue dataset.
   name = "gan_jax_shapes"
-  # TFDS finds a builder's checksums file next to its module through `importlib_resources`, which
-  # is not a dependency here (and would fail the build); these builders download nothing.
-  code_path = None
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "First release."}
   BUILDER_CONFIGS = [
     ShapesConfig(
       name="full", description="16384 train / 2048 test", num_train=16384, num_test=2048

@@ -21,6 +21,7 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 from gan_jax.data import images
+from gan_jax.data.builder import OfflineBuilder
 
 # skimage.data names; the motorcycle's two stereo views share one split so test never sees a view
 # of a train scene. `cat` is the same photo as `chelsea` and is left out for that reason.
@@ -224,16 +225,11 @@ def _config(name: str, paired: bool, image_size: int, num_train: int, num_test: 
   )
 
 
-class Toon(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+class Toon(OfflineBuilder, skip_registration=True):
   """Photo crops and their cartoons; see the module docstring."""
 
   # Stored under this name in the data dir, apart from any TFDS catalogue dataset.
   name = "gan_jax_toon"
-  # TFDS finds a builder's checksums file next to its module through `importlib_resources`, which
-  # is not a dependency here (and would fail the build); these builders download nothing.
-  code_path = None
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "First release."}
   BUILDER_CONFIGS = [
     _config("paired", True, 256, 400, 50),
     _config("unpaired", False, 256, 400, 50),
