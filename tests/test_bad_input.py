@@ -1,0 +1,83 @@
+"""Bad input that the other test files do not reach: each fails with one clear UserError."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gan_jax import config as config_lib
+from gan_jax import parallel, train, translate
+from gan_jax.errors import ConfigError, UserError
+from gan_jax.families import pix2pix
+from tests.conftest import ROOT
+
+PIX2PIX = str(ROOT / "configs/pix2pix.py") + ":tiny"
+DCGAN = str(ROOT / "configs/dcgan.py") + ":tiny"
+
+
+def test_workdir_that_is_a_file(tmp_path):
+  not_a_folder = tmp_path / "run"
+  not_a_folder.write_text("")
+  with pytest.raises(UserError, match="exists and is not a folder"):
+    train.sample(config_lib.load_config(DCGAN), not_a_folder)
+
+
+@pytest.mark.parametrize("mode", ["sample", "eval"])
+def test_sample_or_eval_without_a_checkpoint(mode, tmp_path):
+  from gan_jax import evaluate
+
+  run = train.sample if mode == "sample" else evaluate.evaluate
+  with pytest.raises(UserError, match="no checkpoint in .*: train first"):
+    run(config_lib.load_config(DCGAN), tmp_path / "empty")
+
+
+def test_coordinator_address_needs_process_count_and_id():
+  with pytest.raises(ConfigError, match="needs --num_processes >= 1 and 0 <= --process_id"):
+    parallel.initialize_distributed("127.0.0.1:1234", 2, 5)
+
+
+def test_negative_read_threads():
+  config = config_lib.load_config(DCGAN, ["data.read_threads=-1"])
+  with pytest.raises(ConfigError, match="read_threads and config.data.prefetch must be >= 0"):
+    train.validate(config)
+
+
+@pytest.mark.parametrize(
+  "overrides,message",
+  [
+    (["model.d_layers=0"], "d_layers must be an integer >= 1 or 'pixel'"),
+    (["model.generator=unet_16"], "expected unet_<size> with size a power of two >= 32"),
+  ],
+)
+def test_pix2pix_model_keys(overrides, message):
+  with pytest.raises(ConfigError, match=message):
+    pix2pix.validate_config(config_lib.load_config(PIX2PIX, overrides))
+
+
+def _image(path):
+  Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(path)
+
+
+def test_translate_arguments(tmp_path):
+  config = config_lib.load_config(PIX2PIX)
+  run = lambda src, dst, direction="": translate.translate_path(
+    config, tmp_path / "w", src, dst, direction
+  )
+  with pytest.raises(UserError, match="needs --input=PATH and --output=PATH"):
+    run("", str(tmp_path / "out"))
+  (tmp_path / "notes.txt").write_text("x")
+  with pytest.raises(UserError, match="notes.txt is not an image file"):
+    run(str(tmp_path / "notes.txt"), str(tmp_path / "out"))
+  (tmp_path / "empty").mkdir()
+  with pytest.raises(UserError, match="holds no images"):
+    run(str(tmp_path / "empty"), str(tmp_path / "out"))
+  _image(tmp_path / "a.png")
+  with pytest.raises(UserError, match="unknown --direction 'AtoC'; choices: AtoB, BtoA"):
+    run(str(tmp_path / "a.png"), str(tmp_path / "out"), "AtoC")
+
+
+def test_translate_with_a_family_that_generates(tmp_path):
+  _image(tmp_path / "a.png")
+  with pytest.raises(UserError, match="'dcgan' generates images rather than translating them"):
+    translate.translate_path(
+      config_lib.load_config(DCGAN), tmp_path / "w", str(tmp_path / "a.png"), str(tmp_path / "out")
+    )
