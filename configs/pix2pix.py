@@ -64,6 +64,7 @@ def get_config(arg=None):
   c.loss = loss = ml_collections.ConfigDict()
   loss.adversarial = "non_saturating"  # reference --gan_mode vanilla: BCE with logits, G -> real
   loss.l1_weight = 100.0  # reference --lambda_L1 100
+  loss.gan_weight = 1.0  # the paper's ablations (Table 1): 0 = "L1 alone"
 
   if preset == "cpu":
     # 2 CPU cores, ~6 steps/s: 64 px, a U-Net one level shallower per halving (unet_64: 6 downs),

@@ -186,6 +186,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.eval_split = "test"
   c.data.load_size = 0  # resize to this before cropping; 0 = image_size (no jitter)
   c.data.crop = "center"  # 'random' (jitter), 'center' or 'none' (resize straight to image_size)
+  # Eval and sample grids see images of this side; 0 = image_size. Translation nets are fully
+  # convolutional, so they may train on crops and be scored on whole images (the reference tests
+  # with --preprocess none for the same reason).
+  c.data.eval_size = 0
   c.data.flip = False  # random horizontal flip
   c.data.skip_bad_images = False  # skip (and count) unreadable images instead of stopping
   c.data.read_threads = 2  # grain threads reading and augmenting examples
@@ -202,4 +206,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.batch_size = 16  # images per forward pass in --mode=eval and --mode=translate
   c.eval.num_samples = 1024  # unconditional families: samples scored against as many real images
   c.eval.html_rows = 50  # translation families: input | output | target rows in results/index.html
+  # Unpaired translation: are testA[i] and testB[i] the same scene (ground truth for PSNR/SSIM)?
+  # "auto": yes for the embedded toon data, no for anything else; "yes" / "no" to say so.
+  c.eval.aligned_test = "auto"
   return c

@@ -6,6 +6,8 @@ get `DIR/results/index.html` (input | output | target rows), as users of the ref
   eval images.
 - paired translation: PSNR and SSIM of the outputs against the ground-truth targets, beside the
   identity baseline (the input itself scored against the target).
+- unpaired translation: both directions; PSNR/SSIM as above where testA[i] and testB[i] show the
+  same scene (`aligned_test`), else SWD of the outputs against the real target-domain images.
 Metrics that cannot run here are listed under "skipped" with the reason, never silently missing.
 Every process reads the whole eval split and computes the same numbers; the lead process writes.
 """
@@ -21,11 +23,12 @@ from absl import logging
 
 from gan_jax import parallel, samples, train
 from gan_jax import writers as writers_lib
+from gan_jax.config import check_choice
 from gan_jax.data import pipeline
-from gan_jax.errors import UserError
 from gan_jax.families import common
 from gan_jax.metrics import image_quality, swd
 
+ALIGNED_TEST = ("auto", "yes", "no")
 SKIPPED_ALWAYS = {
   "fid": "needs the FID Inception weights file (not supported yet)",
   "kid": "needs the FID Inception weights file (not supported yet)",
@@ -71,36 +74,75 @@ def _with_sample_num(config, n):
   return config
 
 
-def _eval_paired(config, setup, state):
-  family = setup.family
-  batches = list(eval_batches(config, "paired"))
-  a = np.concatenate([b["image_a"] for b in batches])
-  b = np.concatenate([b["image_b"] for b in batches])
-  source, target = (a, b) if config.data.direction == "AtoB" else (b, a)
+def aligned_test(config) -> bool:
+  """Whether unpaired eval pairs are ground truth for each other: as config.eval.aligned_test says,
+  or ('auto') for the embedded toon data, whose testB[i] is the cartoon of testA[i]. Unpaired user
+  folders have no such pairs."""
+  check_choice(config, "eval.aligned_test", ALIGNED_TEST)
+  setting = config.eval.aligned_test
+  if setting == "auto":
+    return not config.data.folder and config.data.name.split("/")[0] == "toon"
+  return setting == "yes"
+
+
+def _translate_all(config, family, state, source: np.ndarray, direction: str) -> np.ndarray:
   rng = jax.random.fold_in(jax.random.key(config.seed), 0xE7A1)
   translate = jax.jit(
-    lambda state, x: family.translate(
-      config, state, common.to_float_images(x), rng, config.data.direction
-    )
+    lambda state, x: family.translate(config, state, common.to_float_images(x), rng, direction)
   )
-  output = samples.to_uint8(
+  return samples.to_uint8(
     run_batched(functools.partial(translate, state), source, config.eval.batch_size)
   )
+
+
+def _scores(output: np.ndarray, source: np.ndarray, target: np.ndarray, aligned: bool) -> dict:
+  """PSNR/SSIM against the ground truth beside the identity baseline; or, without ground truth,
+  SWD of the outputs against the real target-domain images."""
+  if not aligned:
+    return {k: round(v, 4) for k, v in swd.swd(target, output).items()}
   metric = lambda x: {
     "psnr": float(np.mean(image_quality.psnr(x, target))),
     "ssim": float(np.mean(image_quality.ssim(x, target))),
   }
   ours, identity = metric(output), metric(source)
-  results = {
-    "num_images": len(source),
-    "direction": config.data.direction,
+  return {
     "psnr": round(ours["psnr"], 4),
     "ssim": round(ours["ssim"], 4),
     "identity_psnr": round(identity["psnr"], 4),
     "identity_ssim": round(identity["ssim"], 4),
     "psnr_gain_db": round(ours["psnr"] - identity["psnr"], 4),
   }
-  return results, (source, output, target)
+
+
+def _eval_translation(config, setup, state):
+  """Paired: the trained direction. Unpaired: both directions, testA[i] against testB[i]."""
+  family, layout = setup.family, setup.family.DATA_LAYOUT
+  batches = list(eval_batches(config, layout))
+  a = np.concatenate([b["image_a"] for b in batches])
+  b = np.concatenate([b["image_b"] for b in batches])
+  aligned = layout == "paired" or aligned_test(config)
+  if layout == "paired":
+    directions = [config.data.direction]
+  else:
+    directions = ["AtoB", "BtoA"]
+  results, rows = {"num_images": len(a)}, []
+  for direction in directions:
+    source, target = (a, b) if direction == "AtoB" else (b, a)
+    output = _translate_all(config, family, state, source, direction)
+    scores = _scores(output, source, target, aligned)
+    if layout == "paired":
+      results.update(direction=direction, **scores)
+    else:
+      results[direction] = scores
+    rows.append((direction, source, output, target))
+  skipped = {"swd": "translation outputs are scored against their targets (PSNR/SSIM)"}
+  if not aligned:
+    reason = (
+      "testA[i] and testB[i] are not the same scene (set config.eval.aligned_test=True if they "
+      "are); the outputs are scored by SWD against the real target-domain images instead"
+    )
+    skipped = {"psnr": reason, "ssim": reason}
+  return results, rows, skipped
 
 
 def write_results_page(directory: pathlib.Path, title: str, rows) -> pathlib.Path:
@@ -126,6 +168,31 @@ def write_results_page(directory: pathlib.Path, title: str, rows) -> pathlib.Pat
   return path
 
 
+def _flat_scalars(results: dict, prefix: str) -> dict[str, float]:
+  """{'AtoB': {'psnr': 1}} -> {'<prefix>AtoB/psnr': 1}; numbers only, without the step."""
+  out = {}
+  for key, value in results.items():
+    if isinstance(value, dict):
+      out.update(_flat_scalars(value, f"{prefix}{key}/"))
+    elif isinstance(value, (int, float)) and key != "step":
+      out[prefix + key] = value
+  return out
+
+
+def _page_rows(config, examples):
+  """One row per eval example: input | output | target for each direction scored."""
+  n = min(config.eval.html_rows, len(examples[0][1]))
+  rows = []
+  for i in range(n):
+    cells = []
+    for direction, source, output, target in examples:
+      tag = "" if len(examples) == 1 else f"{direction}_"
+      cells += [(f"{tag}input", source[i]), (f"{tag}output", output[i])]
+      cells.append((f"{tag}target", target[i]))
+    rows.append((f"{i:04d}", cells))
+  return rows
+
+
 def evaluate(config, workdir) -> dict:
   """Scores the newest checkpoint in `workdir`; returns what it wrote to eval/step_<N>.json."""
   workdir = pathlib.Path(workdir)
@@ -138,29 +205,21 @@ def evaluate(config, workdir) -> dict:
       psnr="no ground truth for unconditional samples",
       ssim="no ground truth for unconditional samples",
     )
-  elif layout == "paired":
-    results, examples = _eval_paired(config, setup, state)
-    skipped.update(swd="translation outputs are scored against their targets (PSNR/SSIM)")
   else:
-    raise UserError(f"--mode=eval does not support the {layout} layout yet")
+    results, examples, more_skipped = _eval_translation(config, setup, state)
+    skipped.update(more_skipped)
   results = {"step": step, "split": config.data.eval_split, **results, "skipped": skipped}
   if parallel.is_lead_process():
     out = workdir / "eval" / f"step_{step:07d}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     writer = writers_lib.TensorBoardWriter(workdir)
-    writer.write_scalars(
-      step,
-      {f"eval/{k}": v for k, v in results.items() if isinstance(v, (int, float)) and k != "step"},
-    )
+    writer.write_scalars(step, _flat_scalars(results, "eval/"))
     writer.close()
     if examples is not None:
-      source, output, target = examples
-      rows = [
-        (f"{i:04d}", [("input", source[i]), ("output", output[i]), ("target", target[i])])
-        for i in range(min(config.eval.html_rows, len(source)))
-      ]
-      page = write_results_page(workdir / "results", f"{config.family} step {step}", rows)
+      page = write_results_page(
+        workdir / "results", f"{config.family} step {step}", _page_rows(config, examples)
+      )
       logging.info("results page: %s", page)
     logging.info(
       "eval at step %d: %s (written to %s)",

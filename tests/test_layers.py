@@ -14,12 +14,16 @@ CONVS = [
   (7, 4, 2, ((1, 1), (1, 1))),
   (8, 4, 2, ((0, 0), (0, 0))),
   (8, 4, 3, ((2, 1), (0, 2))),
+  (8, 3, 2, ((0, 1), (0, 1))),  # DualGAN: TensorFlow SAME, 3x3
+  (8, 5, 2, ((1, 2), (1, 2))),  # DualGAN: TensorFlow SAME, 5x5
 ]
 UPCONVS = [
   (4, 4, 2, ((2, 2), (2, 2))),  # DCGAN G, U-Net up (PyTorch k4 s2 p1)
   (5, 3, 2, ((1, 2), (1, 2))),  # ResNet G up (PyTorch k3 s2 p1 output_padding 1)
   (4, 4, 2, ((1, 1), (1, 1))),
   (3, 5, 3, ((0, 3), (4, 1))),
+  (4, 3, 2, ((2, 1), (2, 1))),  # DualGAN: TensorFlow SAME transposed, 3x3
+  (4, 5, 2, ((3, 2), (3, 2))),  # DualGAN: TensorFlow SAME transposed, 5x5
 ]
 
 

@@ -38,6 +38,8 @@ def validate_config(config) -> None:
       f"config.data.load_size={data.load_size} is smaller than "
       f"config.image_size={config.image_size}; use 0 or >= image_size"
     )
+  if data.eval_size < 0:
+    raise ConfigError(f"config.data.eval_size must be >= 0 (0 = image_size), got {data.eval_size}")
   if data.read_threads < 0 or data.prefetch < 0:
     raise ConfigError("config.data.read_threads and config.data.prefetch must be >= 0")
 
@@ -65,10 +67,12 @@ def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
 class Augment:
   """Resize, crop and flip one example's images together (picklable, for grain workers)."""
 
-  def __init__(self, image_size: int, load_size: int, crop: str, flip: bool, train: bool):
-    self.size = image_size
-    # Evaluation sees the whole image (shorter side to image_size, central square), never jitter.
-    self.load = (load_size or image_size) if train else image_size
+  def __init__(
+    self, image_size: int, load_size: int, crop: str, flip: bool, train: bool, eval_size: int = 0
+  ):
+    # Evaluation sees the whole image (shorter side to eval_size, central square), never jitter.
+    self.size = image_size if train else (eval_size or image_size)
+    self.load = (load_size or image_size) if train else self.size
     self.crop = crop if train else ("none" if crop == "none" else "center")
     self.flip = flip and train
 
@@ -175,7 +179,7 @@ def make_dataset(
   splits = _open_in_turn(config.data, layout)
   ds = _examples(config, layout, splits, process_index, process_count, train, split)
   data = config.data
-  augment = Augment(config.image_size, data.load_size, data.crop, data.flip, train)
+  augment = Augment(config.image_size, data.load_size, data.crop, data.flip, train, data.eval_size)
   keys = BATCH_KEYS[layout]
 
   def transform(example, rng=None):

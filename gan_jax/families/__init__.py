@@ -14,6 +14,8 @@ from gan_jax.errors import ConfigError
 FAMILIES = {
   "dcgan": "gan_jax.families.dcgan",
   "pix2pix": "gan_jax.families.pix2pix",
+  "cyclegan": "gan_jax.families.cyclegan",
+  "dualgan": "gan_jax.families.dualgan",
 }
 
 

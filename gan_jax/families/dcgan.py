@@ -38,6 +38,11 @@ def validate_config(config) -> None:
     nets.num_stages(config.image_size)
   except ValueError as e:
     raise ConfigError(f"config.image_size: {e}") from None
+  if config.data.eval_size not in (0, config.image_size):
+    raise ConfigError(
+      f"config.data.eval_size={config.data.eval_size}: samples are scored against real images "
+      f"of config.image_size={config.image_size}; leave it 0"
+    )
   model = config.model
   check_choice(config, "model.d_norm", nets.NORMS)
   check_choice(config, "model.conv_formulation", layers.FORMULATIONS)

@@ -61,6 +61,11 @@ def validate_config(config) -> None:
       f"config.image_size={config.image_size} is not a multiple of 2^{downs}="
       f"{2**downs}, the stride of config.model.generator={model.generator!r}"
     )
+  if config.data.eval_size % 2**downs:
+    raise ConfigError(
+      f"config.data.eval_size={config.data.eval_size} is not a multiple of 2^{downs}, the "
+      f"stride of config.model.generator={model.generator!r}"
+    )
   for key in ("model.g_norm", "model.d_norm"):
     check_choice(config, key, ("batch", "instance", "none"))
   layers_ = model.d_layers
@@ -150,7 +155,7 @@ def train_step(config, state: State, batch):
     logits, _ = common.apply_net(d, d_state.params, d_stats, jnp.concatenate([source, images], -1))
     adv = adversarial.g_loss(logits)
     l1 = jnp.mean(jnp.abs(images - target))
-    return adv + config.loss.l1_weight * l1, (adv, l1)
+    return config.loss.gan_weight * adv + config.loss.l1_weight * l1, (adv, l1)
 
   (g_loss, (g_adv, g_l1)), d_fake = jax.value_and_grad(g_loss_fn, has_aux=True)(fake)
   (g_grads,) = g_vjp(d_fake)

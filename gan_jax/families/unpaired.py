@@ -1,0 +1,104 @@
+"""The two-direction machinery every unpaired translation family shares (CycleGAN, DualGAN).
+
+Two generators, `a2b` (A -> B; the CycleGAN reference's G_A, DualGAN's G_A) and `b2a`, and two
+discriminators, `b` (judges domain B: the references' D_A) and `a` (judges domain A: D_B). Each
+pair lives in one NetState whose params are {name: params}, updated by one optimizer, as the
+references chain both nets' parameters into one optimizer. A family module supplies its nets and
+step; this module gives it the state, translation in both directions and the sample grids.
+"""
+
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import optax
+
+from gan_jax.families import common
+
+DATA_LAYOUT = "unpaired"
+DIRECTIONS = ("AtoB", "BtoA")
+GENERATORS = ("a2b", "b2a")
+DISCRIMINATORS = ("a", "b")
+
+
+@flax.struct.dataclass
+class State:
+  step: jax.Array  # int32 scalar
+  rng: jax.Array  # step t draws from fold_in(rng, t)
+  g: common.NetState  # params {"a2b": ..., "b2a": ...}
+  d: common.NetState  # params {"a": ..., "b": ...}
+  pools: Any  # family extras that live in the state, e.g. CycleGAN's image pools ({} if none)
+
+
+def init_pair(module, names, tx: optax.GradientTransformation, rng: jax.Array, *inputs):
+  """One NetState holding `module` initialised twice, as {name: params}, under one optimizer."""
+  params, stats = {}, {}
+  for name, key in zip(names, jax.random.split(rng, len(names)), strict=True):
+    variables = module.init({"params": key, "dropout": key}, *inputs)
+    params[name] = variables["params"]
+    stats[name] = variables.get("batch_stats", {})
+  return common.NetState(params=params, batch_stats=stats, opt_state=tx.init(params))
+
+
+class PairRunner:
+  """Applies the nets of a pair by name in train mode, threading each one's batch statistics.
+
+  Use inside a traced function: `run("a2b", x)`; `stats` then holds every net's updated
+  statistics (unchanged, empty dicts for nets without batch norm).
+  """
+
+  def __init__(self, module, params, batch_stats, rng: jax.Array | None = None):
+    self.module, self.params, self.stats = module, params, dict(batch_stats)
+    self.rng, self.calls = rng, 0
+
+  def __call__(self, name: str, x, train: bool = True):
+    rngs = None
+    if self.rng is not None:
+      rngs = {"dropout": jax.random.fold_in(self.rng, self.calls)}
+    self.calls += 1
+    out, stats = common.apply_net(
+      self.module, self.params[name], self.stats[name], x, train=train, rngs=rngs
+    )
+    if train:
+      self.stats[name] = stats
+    return out
+
+
+def images(batch):
+  """The batch's (real A, real B) in [-1, 1]."""
+  return common.to_float_images(batch["image_a"]), common.to_float_images(batch["image_b"])
+
+
+def translate_with(module, config, state: State, images_, rng, direction=None):
+  """A -> B with `a2b` (direction AtoB, the default) or B -> A with `b2a`. Nets run as the
+  reference tests them: train-mode norms unless config.model.eval_mode (instance norm is the same
+  either way), dropout only if the net has it enabled."""
+  name = "b2a" if direction == "BtoA" else "a2b"
+  train = not config.model.get("eval_mode", False)
+  out, _ = common.apply_net(
+    module,
+    state.g.params[name],
+    state.g.batch_stats[name],
+    images_,
+    train=train,
+    rngs={"dropout": rng},
+  )
+  return out
+
+
+def sample_inputs(config, rng, batch):
+  del config
+  real_a, real_b = images(batch)
+  return {"a": real_a, "b": real_b, "rng": rng}
+
+
+def sample_rows(translate, state: State, inputs):
+  """Rows of: real A | A->B | A->B->A | real B | B->A | B->A->B, from `translate(state, x, rng,
+  direction)`."""
+  rng = inputs["rng"]
+  fake_b = translate(state, inputs["a"], rng, "AtoB")
+  fake_a = translate(state, inputs["b"], rng, "BtoA")
+  rec_a = translate(state, fake_b, rng, "BtoA")
+  rec_b = translate(state, fake_a, rng, "AtoB")
+  return jnp.stack([inputs["a"], fake_b, rec_a, inputs["b"], fake_a, rec_b], axis=1)
