@@ -25,10 +25,9 @@ from gan_jax import parallel, samples, train
 from gan_jax import writers as writers_lib
 from gan_jax.config import check_choice
 from gan_jax.data import pipeline
-from gan_jax.families import common
+from gan_jax.families import common, unpaired
 from gan_jax.metrics import image_quality, swd
 
-ALIGNED_TEST = ("auto", "yes", "no")
 SKIPPED_ALWAYS = {
   "fid": "needs the FID Inception weights file (not supported yet)",
   "kid": "needs the FID Inception weights file (not supported yet)",
@@ -78,7 +77,7 @@ def aligned_test(config) -> bool:
   """Whether unpaired eval pairs are ground truth for each other: as config.eval.aligned_test says,
   or ('auto') for the embedded toon data, whose testB[i] is the cartoon of testA[i]. Unpaired user
   folders have no such pairs."""
-  check_choice(config, "eval.aligned_test", ALIGNED_TEST)
+  check_choice(config, "eval.aligned_test", unpaired.ALIGNED_TEST)
   setting = config.eval.aligned_test
   if setting == "auto":
     return not config.data.folder and config.data.name.split("/")[0] == "toon"

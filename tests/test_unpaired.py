@@ -139,6 +139,15 @@ def _batch(size, seed=0):
   }
 
 
+def _first_step(module, family, size, overrides=()):
+  """(config, batch, initial state, state after one step, step metrics) of a family's :tiny."""
+  config = config_lib.load_config(str(ROOT / CONFIGS[family]), list(overrides))
+  batch = _batch(size)
+  state = jax.jit(functools.partial(module.create_state, config))(jax.random.key(0), batch)
+  step = jax.jit(functools.partial(module.train_step, config))
+  return config, batch, state, step, *step(state, batch)
+
+
 def _floats(batch):
   return [batch[k].astype(jnp.float32) * (2 / 255) - 1 for k in ("image_a", "image_b")]
 
@@ -146,10 +155,7 @@ def _floats(batch):
 def test_cyclegan_step_losses_are_the_reference_objective():
   """LSGAN G terms, lambda 10 cycles and 0.5 * lambda identity terms, halved LSGAN D terms on the
   pooled fakes (the pool is still filling, so they are this step's fakes)."""
-  config = config_lib.load_config(str(ROOT / CONFIGS["cyclegan"]))
-  batch = _batch(32)
-  state = jax.jit(functools.partial(cyclegan.create_state, config))(jax.random.key(0), batch)
-  new_state, m = jax.jit(functools.partial(cyclegan.train_step, config))(state, batch)
+  config, batch, state, _, new_state, m = _first_step(cyclegan, "cyclegan", 32)
 
   g, d = cyclegan._nets(config)
   a, b = _floats(batch)
@@ -179,10 +185,7 @@ def test_cyclegan_step_losses_are_the_reference_objective():
 def test_dualgan_step_losses_are_the_reference_objective():
   """Critic: mean D(fake) - mean D(real) + 10 GP for each critic; G: -mean D'(fake) against the
   updated critics + 500 |reconstruction - input|."""
-  config = config_lib.load_config(str(ROOT / CONFIGS["dualgan"]))
-  batch = _batch(64)
-  state = jax.jit(functools.partial(dualgan.create_state, config))(jax.random.key(0), batch)
-  new_state, m = jax.jit(functools.partial(dualgan.train_step, config))(state, batch)
+  config, batch, state, _, new_state, m = _first_step(dualgan, "dualgan", 64)
 
   g, d = dualgan._nets(config)
   a, b = _floats(batch)
@@ -212,13 +215,8 @@ def test_dualgan_step_losses_are_the_reference_objective():
 
 
 def test_dualgan_weight_clipping_and_n_critic():
-  config = config_lib.load_config(
-    str(ROOT / CONFIGS["dualgan"]), ["loss.adversarial=wgan", "optim.n_critic=2", "optim.d_lr=0.5"]
-  )
-  batch = _batch(64)
-  state = jax.jit(functools.partial(dualgan.create_state, config))(jax.random.key(0), batch)
-  step = jax.jit(functools.partial(dualgan.train_step, config))
-  one, m = step(state, batch)
+  overrides = ["loss.adversarial=wgan", "optim.n_critic=2", "optim.d_lr=0.5"]
+  _, batch, state, step, one, m = _first_step(dualgan, "dualgan", 64, overrides)
   assert "gp_a" not in m
   leaves = jax.tree.leaves(one.d.params)
   assert max(float(jnp.max(jnp.abs(x))) for x in leaves) == pytest.approx(0.01)  # lr 0.5: clipped
@@ -250,15 +248,25 @@ def test_config_errors(family, overrides, message):
     module.validate_config(config_lib.load_config(str(ROOT / CONFIGS[family]), overrides))
 
 
-@pytest.fixture(scope="module", params=["cyclegan", "dualgan"])
-def trained(request, tmp_path_factory, tfds_data_dir):
-  workdir = tmp_path_factory.mktemp(request.param) / "run"
-  run_cli([f"--config={CONFIGS[request.param]}", f"--workdir={workdir}"], tfds_data_dir)
-  return request.param, workdir
+@pytest.fixture(scope="module")
+def trained_runs(tmp_path_factory, tfds_data_dir):
+  """family -> the workdir of one finished :tiny run (4 steps, checkpoints at 2 and 4)."""
+  runs = {}
+
+  def get(family):
+    if family not in runs:
+      runs[family] = tmp_path_factory.mktemp(family) / "run"
+      run_cli([f"--config={CONFIGS[family]}", f"--workdir={runs[family]}"], tfds_data_dir)
+    return runs[family]
+
+  return get
 
 
-def test_tiny_train_translate_and_eval_both_directions(trained, tmp_path, tfds_data_dir):
-  family, workdir = trained
+@pytest.mark.parametrize("family", ["cyclegan", "dualgan"])
+def test_tiny_train_translate_and_eval_both_directions(
+  family, trained_runs, tmp_path, tfds_data_dir
+):
+  workdir = trained_runs(family)
   flag = f"--config={CONFIGS[family]}"
   config = config_lib.load_config(str(ROOT / CONFIGS[family]))
   side = config.image_size + 2
@@ -306,24 +314,19 @@ def _final_state(workdir, config):
   return jax.device_get(state), step
 
 
-def test_cyclegan_resume_is_exact_including_the_pools(tmp_path, tfds_data_dir):
-  """6 steps straight == 3 steps, then the same workdir resumed to 6; the pools (3 slots, 2 fakes a
-  step) are full by step 2, so steps 4-6 swap stored fakes that had to come back from disk."""
-  steps = ["--config.checkpoint_every=3", "--config.sample_every=0", "--config.log_every=3"]
-  flag = f"--config={CONFIGS['cyclegan']}"
-  run_cli(
-    [flag, f"--workdir={tmp_path / 'straight'}", "--config.total_steps=6", *steps], tfds_data_dir
-  )
-  run_cli(
-    [flag, f"--workdir={tmp_path / 'resumed'}", "--config.total_steps=3", *steps], tfds_data_dir
-  )
-  run_cli(
-    [flag, f"--workdir={tmp_path / 'resumed'}", "--config.total_steps=6", *steps], tfds_data_dir
-  )
-  config = config_lib.load_config(str(ROOT / CONFIGS["cyclegan"]))
-  a, step_a = _final_state(tmp_path / "straight", config)
-  b, step_b = _final_state(tmp_path / "resumed", config)
-  assert step_a == step_b == 6
+def test_cyclegan_resume_is_exact_including_the_pools(trained_runs, tmp_path, tfds_data_dir):
+  """4 steps straight == 2 steps, then the same workdir resumed to 4. The pools (3 slots, 2 fakes a
+  step) fill during step 2, so steps 3-4 swap fakes that came back from disk."""
+  family = "cyclegan"
+  straight = trained_runs(family)
+  flag = f"--config={CONFIGS[family]}"
+  resumed = tmp_path / "resumed"
+  run_cli([flag, f"--workdir={resumed}", "--config.total_steps=2"], tfds_data_dir)
+  run_cli([flag, f"--workdir={resumed}"], tfds_data_dir)
+  config = config_lib.load_config(str(ROOT / CONFIGS[family]))
+  a, step_a = _final_state(straight, config)
+  b, step_b = _final_state(resumed, config)
+  assert step_a == step_b == 4
   assert int(a.pools["a"].count) == 3 and np.abs(a.pools["a"].images).sum() > 0
   for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
     if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):

@@ -16,7 +16,6 @@ pools, all from one forward pass, as the reference's optimize_parameters does.
 
 import jax
 import jax.numpy as jnp
-import optax
 
 from gan_jax import losses
 from gan_jax.config import check_choice
@@ -38,17 +37,11 @@ def _generator_kind(config) -> tuple[str, int]:
   name = config.model.generator
   if name.startswith("resnet_") and name.endswith("blocks") and name[7:-6].isdigit():
     return "resnet", int(name[7:-6])
-  size = name[5:]
-  if (
-    name.startswith("unet_")
-    and size.isdigit()
-    and int(size) >= 32
-    and not int(size) & (int(size) - 1)
-  ):
-    return "unet", int(size).bit_length() - 1
+  if name.startswith("unet_"):
+    return "unet", common.unet_depth(config, 32)
   raise ConfigError(
     f"config.model.generator={name!r}: expected resnet_<n>blocks (the reference's "
-    f"resnet_9blocks, resnet_6blocks) or unet_<size> with size a power of two >= 32"
+    f"resnet_9blocks, resnet_6blocks) or unet_<size> (the reference's unet_256, unet_128)"
   )
 
 
@@ -58,18 +51,9 @@ def stride_multiple(config) -> int:
 
 
 def validate_config(config) -> None:
-  _generator_kind(config)
-  multiple = stride_multiple(config)
-  for key in ("image_size", "data.eval_size"):
-    value = config[key] if key == "image_size" else config.data.eval_size
-    if value % multiple:
-      raise ConfigError(
-        f"config.{key}={value} is not a multiple of {multiple}, the stride of "
-        f"config.model.generator={config.model.generator!r}"
-      )
+  unpaired.validate_config(config, stride_multiple(config))
   for key in ("model.g_norm", "model.d_norm"):
     check_choice(config, key, NORMS)
-  check_choice(config, "eval.aligned_test", ("auto", "yes", "no"))
   d_layers = config.model.d_layers
   if not (d_layers == "pixel" or (isinstance(d_layers, int) and d_layers >= 1)):
     raise ConfigError(f"config.model.d_layers must be an integer >= 1 or 'pixel', got {d_layers!r}")
@@ -104,15 +88,9 @@ def _nets(config):
   return g, d
 
 
-def _optimizers(config):
-  o = config.optim
-  schedule = lambda lr: common.constant_then_linear_decay(lr, o.constant_steps, o.decay_steps)
-  return (optax.adam(schedule(o.g_lr), o.b1, o.b2), optax.adam(schedule(o.d_lr), o.b1, o.b2))
-
-
 def create_state(config, rng, example_batch) -> State:
   g, d = _nets(config)
-  g_tx, d_tx = _optimizers(config)
+  g_tx, d_tx = common.adam_pair(config)
   g_rng, d_rng, run_rng = jax.random.split(rng, 3)
   shape = (*example_batch["image_a"].shape[1:3], 3)
   image = jnp.zeros((1, *shape))
@@ -125,7 +103,7 @@ def create_state(config, rng, example_batch) -> State:
 
 def train_step(config, state: State, batch):
   g_net, d_net = _nets(config)
-  g_tx, d_tx = _optimizers(config)
+  g_tx, d_tx = common.adam_pair(config)
   adversarial = losses.get_adversarial_loss(config.loss.adversarial)
   lam_a, lam_b, lam_idt = config.loss.lambda_a, config.loss.lambda_b, config.loss.identity
   real_a, real_b = unpaired.images(batch)
@@ -180,19 +158,5 @@ def train_step(config, state: State, batch):
   return new_state, {"g_loss": g_loss, "d_loss": d_loss, **terms, **d_terms}
 
 
-def translate(config, state: State, images, rng, direction=None):
-  g, _ = _nets(config)
-  return unpaired.translate_with(g, config, state, images, rng, direction)
-
-
-def generate(config, state: State, inputs, rng):
-  return translate(config, state, inputs, rng)
-
-
+translate, generate, sample_images = unpaired.translation_functions(lambda c: _nets(c)[0])
 sample_inputs = unpaired.sample_inputs
-
-
-def sample_images(config, state: State, inputs):
-  return unpaired.sample_rows(
-    lambda s, x, rng, direction: translate(config, s, x, rng, direction), state, inputs
-  )

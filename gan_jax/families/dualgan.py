@@ -32,14 +32,7 @@ RECONSTRUCTION = ("l1", "l2")
 
 
 def num_downs(config) -> int:
-  name = config.model.generator
-  size = int(name[5:]) if name.startswith("unet_") and name[5:].isdigit() else 0
-  if size < 4 or size & (size - 1):
-    raise ConfigError(
-      f"config.model.generator={name!r}: expected unet_<size> with size a power of two >= 4 "
-      f"(the reference's is unet_256: 8 down steps)"
-    )
-  return size.bit_length() - 1
+  return common.unet_depth(config, 4)
 
 
 def stride_multiple(config) -> int:
@@ -47,13 +40,7 @@ def stride_multiple(config) -> int:
 
 
 def validate_config(config) -> None:
-  multiple = stride_multiple(config)
-  for key, value in (("image_size", config.image_size), ("data.eval_size", config.data.eval_size)):
-    if value % multiple:
-      raise ConfigError(
-        f"config.{key}={value} is not a multiple of {multiple}, the stride of "
-        f"config.model.generator={config.model.generator!r}"
-      )
+  unpaired.validate_config(config, stride_multiple(config))
   check_choice(config, "model.discriminator", nets.DISCRIMINATORS)
   if config.image_size % 64:
     raise ConfigError(
@@ -64,7 +51,6 @@ def validate_config(config) -> None:
   check_choice(config, "model.dtype", common.DTYPES)
   check_choice(config, "loss.adversarial", ADVERSARIAL)
   check_choice(config, "loss.reconstruction", RECONSTRUCTION)
-  check_choice(config, "eval.aligned_test", ("auto", "yes", "no"))
   for key in ("lambda_a", "lambda_b", "gp_weight", "clip_value"):
     if config.loss[key] < 0:
       raise ConfigError(f"config.loss.{key} must be >= 0, got {config.loss[key]}")
@@ -165,19 +151,5 @@ def train_step(config, state: State, batch):
   return new_state, {"g_loss": g_loss, "d_loss": d_loss, **g_terms, **d_terms}
 
 
-def translate(config, state: State, images, rng, direction=None):
-  g, _ = _nets(config)
-  return unpaired.translate_with(g, config, state, images, rng, direction)
-
-
-def generate(config, state: State, inputs, rng):
-  return translate(config, state, inputs, rng)
-
-
+translate, generate, sample_images = unpaired.translation_functions(lambda c: _nets(c)[0])
 sample_inputs = unpaired.sample_inputs
-
-
-def sample_images(config, state: State, inputs):
-  return unpaired.sample_rows(
-    lambda s, x, rng, direction: translate(config, s, x, rng, direction), state, inputs
-  )

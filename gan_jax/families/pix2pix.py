@@ -13,7 +13,6 @@ Family contract: see families/dcgan.py; translation families also give `translat
 import flax
 import jax
 import jax.numpy as jnp
-import optax
 
 from gan_jax import losses
 from gan_jax.config import check_choice
@@ -37,15 +36,7 @@ class State:
 
 
 def num_downs(config) -> int:
-  """'unet_256' -> 8 down steps (256 -> 1 px); any 'unet_<2^k>' with k >= 5."""
-  name = config.model.generator
-  size = int(name[5:]) if name.startswith("unet_") and name[5:].isdigit() else 0
-  if size < 32 or size & (size - 1):
-    raise ConfigError(
-      f"config.model.generator={name!r}: expected unet_<size> with size a power of "
-      f"two >= 32 (the reference's unet_128 and unet_256, or e.g. unet_64)"
-    )
-  return size.bit_length() - 1
+  return common.unet_depth(config, 32)
 
 
 def stride_multiple(config) -> int:
@@ -94,12 +85,6 @@ def _nets(config):
   return g, d
 
 
-def _optimizers(config):
-  o = config.optim
-  schedule = lambda lr: common.constant_then_linear_decay(lr, o.constant_steps, o.decay_steps)
-  return (optax.adam(schedule(o.g_lr), o.b1, o.b2), optax.adam(schedule(o.d_lr), o.b1, o.b2))
-
-
 def _source_target(config, batch):
   a, b = common.to_float_images(batch["image_a"]), common.to_float_images(batch["image_b"])
   return (a, b) if config.data.direction == "AtoB" else (b, a)
@@ -107,7 +92,7 @@ def _source_target(config, batch):
 
 def create_state(config, rng, example_batch) -> State:
   g, d = _nets(config)
-  g_tx, d_tx = _optimizers(config)
+  g_tx, d_tx = common.adam_pair(config)
   g_rng, d_rng, drop_rng, run_rng = jax.random.split(rng, 4)
   shape = example_batch["image_a"].shape[1:3]
   image = jnp.zeros((1, *shape, 3))
@@ -123,7 +108,7 @@ def _generator(config, params, batch_stats, images, rng, train=True):
 
 def train_step(config, state: State, batch):
   _, d = _nets(config)
-  g_tx, d_tx = _optimizers(config)
+  g_tx, d_tx = common.adam_pair(config)
   adversarial = losses.get_adversarial_loss(config.loss.adversarial)
   source, target = _source_target(config, batch)
   dropout_rng = jax.random.fold_in(state.rng, state.step)

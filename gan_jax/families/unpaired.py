@@ -14,12 +14,15 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from gan_jax.config import check_choice
+from gan_jax.errors import ConfigError
 from gan_jax.families import common
 
 DATA_LAYOUT = "unpaired"
 DIRECTIONS = ("AtoB", "BtoA")
 GENERATORS = ("a2b", "b2a")
 DISCRIMINATORS = ("a", "b")
+ALIGNED_TEST = ("auto", "yes", "no")  # config.eval.aligned_test (see evaluate.aligned_test)
 
 
 @flax.struct.dataclass
@@ -29,6 +32,17 @@ class State:
   g: common.NetState  # params {"a2b": ..., "b2a": ...}
   d: common.NetState  # params {"a": ..., "b": ...}
   pools: Any  # family extras that live in the state, e.g. CycleGAN's image pools ({} if none)
+
+
+def validate_config(config, stride_multiple: int) -> None:
+  """The checks every unpaired family shares: image sides against the generator's stride."""
+  for key, value in (("image_size", config.image_size), ("data.eval_size", config.data.eval_size)):
+    if value % stride_multiple:
+      raise ConfigError(
+        f"config.{key}={value} is not a multiple of {stride_multiple}, the stride of "
+        f"config.model.generator={config.model.generator!r}"
+      )
+  check_choice(config, "eval.aligned_test", ALIGNED_TEST)
 
 
 def init_pair(module, names, tx: optax.GradientTransformation, rng: jax.Array, *inputs):
@@ -70,35 +84,43 @@ def images(batch):
   return common.to_float_images(batch["image_a"]), common.to_float_images(batch["image_b"])
 
 
-def translate_with(module, config, state: State, images_, rng, direction=None):
-  """A -> B with `a2b` (direction AtoB, the default) or B -> A with `b2a`. Nets run as the
-  reference tests them: train-mode norms unless config.model.eval_mode (instance norm is the same
-  either way), dropout only if the net has it enabled."""
-  name = "b2a" if direction == "BtoA" else "a2b"
-  train = not config.model.get("eval_mode", False)
-  out, _ = common.apply_net(
-    module,
-    state.g.params[name],
-    state.g.batch_stats[name],
-    images_,
-    train=train,
-    rngs={"dropout": rng},
-  )
-  return out
+def translation_functions(generator):
+  """The family contract's `translate`, `generate` and `sample_images` for a family whose generator
+  module is `generator(config)`.
+
+  translate(config, state, images, rng, direction): A -> B with `a2b` (AtoB, the default) or
+  B -> A with `b2a`, with the norms in train mode as the references test (unless
+  config.model.eval_mode; instance norm is the same either way) and dropout only where the net has
+  it. sample_images: rows of real A | A->B | A->B->A | real B | B->A | B->A->B.
+  """
+
+  def translate(config, state: State, images_, rng, direction=None):
+    name = "b2a" if direction == "BtoA" else "a2b"
+    out, _ = common.apply_net(
+      generator(config),
+      state.g.params[name],
+      state.g.batch_stats[name],
+      images_,
+      train=not config.model.get("eval_mode", False),
+      rngs={"dropout": rng},
+    )
+    return out
+
+  def generate(config, state: State, inputs, rng):
+    return translate(config, state, inputs, rng)
+
+  def sample_images(config, state: State, inputs):
+    rng = inputs["rng"]
+    fake_b = translate(config, state, inputs["a"], rng, "AtoB")
+    fake_a = translate(config, state, inputs["b"], rng, "BtoA")
+    rec_a = translate(config, state, fake_b, rng, "BtoA")
+    rec_b = translate(config, state, fake_a, rng, "AtoB")
+    return jnp.stack([inputs["a"], fake_b, rec_a, inputs["b"], fake_a, rec_b], axis=1)
+
+  return translate, generate, sample_images
 
 
 def sample_inputs(config, rng, batch):
   del config
   real_a, real_b = images(batch)
   return {"a": real_a, "b": real_b, "rng": rng}
-
-
-def sample_rows(translate, state: State, inputs):
-  """Rows of: real A | A->B | A->B->A | real B | B->A | B->A->B, from `translate(state, x, rng,
-  direction)`."""
-  rng = inputs["rng"]
-  fake_b = translate(state, inputs["a"], rng, "AtoB")
-  fake_a = translate(state, inputs["b"], rng, "BtoA")
-  rec_a = translate(state, fake_b, rng, "BtoA")
-  rec_b = translate(state, fake_a, rng, "AtoB")
-  return jnp.stack([inputs["a"], fake_b, rec_a, inputs["b"], fake_a, rec_b], axis=1)

@@ -212,3 +212,18 @@ class UpConv(_Conv):
   def _apply(self, x, kernel, padding, phase):
     fn = conv_transpose_phase if phase else conv_transpose_direct
     return fn(x, kernel, self.stride, padding)
+
+
+def conv(net, cls, features: int, kernel: int, stride: int, padding, use_bias: bool = True):
+  """`cls` (StridedConv or UpConv) with N(0, net.init_std) kernels and net's formulation and dtype;
+  call it inside `net`'s compact __call__, so the conv becomes its submodule."""
+  return cls(
+    features,
+    kernel,
+    stride,
+    padding,
+    use_bias=use_bias,
+    kernel_init=nn.initializers.normal(net.init_std),
+    formulation=net.formulation,
+    dtype=net.dtype,
+  )

@@ -28,16 +28,7 @@ class PatchDiscriminator(nn.Module):
   dtype: Any = jnp.float32
 
   def _conv(self, features, kernel, stride, padding, use_bias):
-    return layers.StridedConv(
-      features,
-      kernel,
-      stride,
-      padding,
-      use_bias=use_bias,
-      kernel_init=nn.initializers.normal(self.init_std),
-      formulation=self.formulation,
-      dtype=self.dtype,
-    )
+    return layers.conv(self, layers.StridedConv, features, kernel, stride, padding, use_bias)
 
   @nn.compact
   def __call__(self, x, train: bool = True):

@@ -42,34 +42,22 @@ class ResnetGenerator(nn.Module):
   formulation: str = "auto"
   dtype: Any = jnp.float32
 
-  def _conv(self, cls, features, kernel, stride, padding, use_bias):
-    return cls(
-      features,
-      kernel,
-      stride,
-      padding,
-      use_bias=use_bias,
-      kernel_init=nn.initializers.normal(self.init_std),
-      formulation=self.formulation,
-      dtype=self.dtype,
-    )
-
   @nn.compact
   def __call__(self, x, train: bool = True):
     bias = norms.uses_bias(self.norm)
     norm = lambda h: norms.normalize(h, self.norm, train, self.init_std, self.dtype)
-    conv = lambda f, k, b: self._conv(layers.StridedConv, f, k, 1, 0, b)
+    conv = lambda f, k, b: layers.conv(self, layers.StridedConv, f, k, 1, 0, b)
     ngf = self.features
     h = x.astype(self.dtype)
     h = nn.relu(norm(conv(ngf, 7, bias)(reflect_pad(h, 3))))
     for mult in (2, 4):
-      h = nn.relu(norm(self._conv(layers.StridedConv, ngf * mult, 3, 2, _DOWN_PAD, bias)(h)))
+      h = nn.relu(norm(layers.conv(self, layers.StridedConv, ngf * mult, 3, 2, _DOWN_PAD, bias)(h)))
     for _ in range(self.num_blocks):
       r = nn.relu(norm(conv(4 * ngf, 3, bias)(reflect_pad(h, 1))))
       if self.dropout:
         r = nn.Dropout(self.dropout, deterministic=not train)(r)
       h = h + norm(conv(4 * ngf, 3, bias)(reflect_pad(r, 1)))
     for mult in (2, 1):
-      h = nn.relu(norm(self._conv(layers.UpConv, ngf * mult, 3, 2, _UP_PAD, bias)(h)))
+      h = nn.relu(norm(layers.conv(self, layers.UpConv, ngf * mult, 3, 2, _UP_PAD, bias)(h)))
     h = conv(self.out_channels, 7, True)(reflect_pad(h, 3))
     return jnp.tanh(h).astype(jnp.float32)

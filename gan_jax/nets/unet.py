@@ -39,16 +39,7 @@ class UNet(nn.Module):
   dtype: Any = jnp.float32
 
   def _conv(self, cls, features, padding, use_bias):
-    return cls(
-      features,
-      4,
-      2,
-      padding,
-      use_bias=use_bias,
-      kernel_init=nn.initializers.normal(self.init_std),
-      formulation=self.formulation,
-      dtype=self.dtype,
-    )
+    return layers.conv(self, cls, features, 4, 2, padding, use_bias)
 
   @nn.compact
   def __call__(self, x, train: bool = True):
