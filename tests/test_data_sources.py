@@ -144,16 +144,7 @@ def test_toon_boxes_say_where_each_crop_comes_from(toon_paired):
       assert min(top, left) >= 0
       assert top + side <= photo.shape[0] and left + side <= photo.shape[1]
       assert side >= 0.35 * min(photo.shape[:2]) - 1
-      crop = toon.cut(photo, ex["box"], 64)
-      if split == "test":
-        assert ex["hue"] == 0
-      np.testing.assert_array_equal(toon.rotate_hue(crop, ex["hue"]), ex["image_a"])
-
-
-def test_toon_train_hues_cover_the_colour_circle(toon_paired):
-  turns = np.array([ex["hue"] for ex in all_examples(toon_paired["train"])])
-  assert np.all((turns >= 0) & (turns < 1))
-  assert np.histogram(turns, bins=4, range=(0, 1))[0].min() >= 3  # 32 crops, every quarter used
+      np.testing.assert_array_equal(toon.cut(photo, ex["box"], 64), ex["image_a"])
 
 
 def test_cartoon_is_a_continuous_function_of_the_photo(toon_paired):

@@ -10,8 +10,7 @@ Configs (the first is the default):
   `label` (A/B), `id`. trainB holds cartoons of other crops than trainA; testB[i] is the cartoon of
   testA[i] (same `id`, and both splits keep generation order).
 Every example also has `photo` (the photo it was cut from), `box` ([top, left, side] of the crop
-in that photo) and `hue` (the turn of the crop's hues, see `crops`; 0 for test crops). The 256 px
-variants have 400 train / 50 test crops, the `_small` ones 64 px, 32 / 8.
+in that photo). The 256 px variants have 400 train / 50 test crops, the `_small` ones 64 px, 32 / 8.
 """
 
 import dataclasses
@@ -193,21 +192,11 @@ def cut(photo: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
   )
 
 
-def rotate_hue(rgb: np.ndarray, turns: float) -> np.ndarray:
-  """The image with every pixel's hue turned by `turns` of the colour circle (PIL's 8-bit HSV)."""
-  hsv = np.array(Image.fromarray(rgb).convert("HSV"))
-  hsv[..., 0] = (hsv[..., 0].astype(np.int32) + int(round(turns * 256))) % 256
-  return np.asarray(Image.fromarray(hsv, "HSV").convert("RGB"))
-
-
 def crops(stream: str, start: int, count: int, size: int):
   """Generates crops start..start+count-1 of the `train` or `test` stream.
 
   Crop `i` depends only on the stream and `i`: its photo is picked round robin (every photo is used
-  equally often) and its box, and for `train` a hue turn, are drawn from a generator seeded with
-  (stream seed, i). Seven training photos hold few hues (much orange, red and blue, no green), and a
-  model trained on them alone learns their colours instead of the cartoon; turned hues make it learn
-  the mapping, which treats every hue alike. Test crops keep their photos' own colours.
+  equally often) and its box is drawn from a generator seeded with (stream seed, i).
 
   Args:
     stream: 'train' (TRAIN_PHOTOS) or 'test' (TEST_PHOTOS).
@@ -216,17 +205,14 @@ def crops(stream: str, start: int, count: int, size: int):
     size: the side of the stored crop in pixels.
 
   Yields:
-    (crop id, photo name, box [top, left, side], hue turn in [0, 1), uint8 [size, size, 3] crop).
+    (crop id, photo name, box [top, left, side], uint8 [size, size, 3] crop).
   """
   seed, names = {"train": (TRAIN_SEED, TRAIN_PHOTOS), "test": (TEST_SEED, TEST_PHOTOS)}[stream]
   photos = {name: load_photo(name) for name in names}
   for crop_id in range(start, start + count):
     name = names[crop_id % len(names)]
-    rng = np.random.default_rng([seed, crop_id])
-    box = crop_box(photos[name].shape, rng)
-    crop = cut(photos[name], box, size)
-    turns = float(rng.uniform()) if stream == "train" else 0.0
-    yield crop_id, name, box, turns, rotate_hue(crop, turns) if turns else crop
+    box = crop_box(photos[name].shape, np.random.default_rng([seed, crop_id]))
+    yield crop_id, name, box, cut(photos[name], box, size)
 
 
 @dataclasses.dataclass(eq=False, kw_only=True)
@@ -263,7 +249,7 @@ class Toon(OfflineBuilder, skip_registration=True):
   VERSION = tfds.core.Version("1.1.0")
   RELEASE_NOTES = {
     "1.0.0": "First release.",
-    "1.1.0": "Soft luminance bands (a continuous cartoon); train crops with turned hues.",
+    "1.1.0": "Soft luminance bands: the cartoon is a continuous function of the photo.",
   }
   BUILDER_CONFIGS = [
     _config("paired", True, 256, 400, 50),
@@ -279,7 +265,6 @@ class Toon(OfflineBuilder, skip_registration=True):
       "id": tfds.features.Scalar(np.int64),
       "photo": tfds.features.ClassLabel(names=PHOTOS),
       "box": tfds.features.Tensor(shape=(3,), dtype=np.int32),
-      "hue": tfds.features.Scalar(np.float32),  # the turn of the crop's hues (train), 0 for test
     }
     if self.builder_config.paired:
       features = {"image_a": image, "image_b": image, **common}
@@ -313,8 +298,8 @@ class Toon(OfflineBuilder, skip_registration=True):
     """Yields crops start..start+count-1 of a stream: as pairs, or as domain `label` alone."""
     png = images.encode_png
     size = self.builder_config.image_size
-    for crop_id, name, box, turns, crop in crops(stream, start, count, size):
-      about = {"id": crop_id, "photo": name, "box": box, "hue": turns}
+    for crop_id, name, box, crop in crops(stream, start, count, size):
+      about = {"id": crop_id, "photo": name, "box": box}
       if label is None:
         yield crop_id, {"image_a": png(crop), "image_b": png(cartoonize(crop)), **about}
       else:
