@@ -137,7 +137,7 @@ def _eval_translation(config, setup, state):
   skipped = {"swd": "translation outputs are scored against their targets (PSNR/SSIM)"}
   if not aligned:
     reason = (
-      "testA[i] and testB[i] are not the same scene (set config.eval.aligned_test=True if they "
+      "testA[i] and testB[i] are not the same scene (set config.eval.aligned_test=yes if they "
       "are); the outputs are scored by SWD against the real target-domain images instead"
     )
     skipped = {"psnr": reason, "ssim": reason}
