@@ -66,16 +66,14 @@ class PairRunner:
     self.module, self.params, self.stats = module, params, dict(batch_stats)
     self.rng, self.calls = rng, 0
 
-  def __call__(self, name: str, x, train: bool = True):
+  def __call__(self, name: str, x):
     rngs = None
     if self.rng is not None:
       rngs = {"dropout": jax.random.fold_in(self.rng, self.calls)}
     self.calls += 1
-    out, stats = common.apply_net(
-      self.module, self.params[name], self.stats[name], x, train=train, rngs=rngs
+    out, self.stats[name] = common.apply_net(
+      self.module, self.params[name], self.stats[name], x, rngs=rngs
     )
-    if train:
-      self.stats[name] = stats
     return out
 
 
@@ -101,7 +99,7 @@ def translation_functions(generator):
       state.g.params[name],
       state.g.batch_stats[name],
       images_,
-      train=not config.model.get("eval_mode", False),
+      train=not config.model.eval_mode,
       rngs={"dropout": rng},
     )
     return out
