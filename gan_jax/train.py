@@ -31,8 +31,9 @@ def validate(config):
   """Every check that needs no data and no compile; returns the family module."""
   config_lib.validate_common(config)
   family = get_family(config.family)
-  family.validate_config(config)
+  # The data keys first: a family's checks (e.g. eval_size against its stride) assume them sane.
   pipeline.validate_config(config)
+  family.validate_config(config)
   return family
 
 

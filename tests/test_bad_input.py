@@ -42,6 +42,20 @@ def test_negative_read_threads():
 
 
 @pytest.mark.parametrize(
+  "config_file,overrides,message",
+  [
+    (DCGAN, ["data.eval_size=-1"], "eval_size must be >= 0"),
+    (PIX2PIX, ["data.eval_size=-32"], "eval_size must be >= 0"),
+    (DCGAN, ["data.eval_size=64"], "eval_size=64: samples are scored against real images"),
+    (PIX2PIX, ["data.eval_size=48"], r"eval_size=48 is not a multiple of 2\^5"),
+  ],
+)
+def test_eval_size(config_file, overrides, message):
+  with pytest.raises(ConfigError, match=message):
+    train.validate(config_lib.load_config(config_file, overrides))
+
+
+@pytest.mark.parametrize(
   "overrides,message",
   [
     (["model.d_layers=0"], "d_layers must be an integer >= 1 or 'pixel'"),
