@@ -6,6 +6,12 @@ test split against the ground truth (PSNR/SSIM beside the identity baseline). On
 Training resumes if the workdir already holds checkpoints; `train_minutes_this_run` counts only
 this invocation's training. The sample grids are in WORKDIR/samples, the result page in
 WORKDIR/results/index.html.
+
+--minutes=M sizes the run to about M minutes of training on this machine instead of the config's
+total_steps: it times steps fed by the real pipeline (benchmarks/step_timing.py), then scales
+total_steps, the schedule's constant/decay split and the log/sample/checkpoint intervals together.
+Where the config tests the way the reference does (model.eval_mode False: dropout and batch
+statistics at test time), the test split is also scored with eval_mode=True (`eval_eval_mode`).
 """
 
 import json
@@ -16,13 +22,35 @@ import time
 from absl import app, flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+import step_timing  # noqa: E402 - benchmarks/step_timing.py
 
 from gan_jax import backend, logs  # noqa: E402
 from gan_jax import config as config_lib  # noqa: E402
 
 flags.DEFINE_string("config", "configs/pix2pix.py:cpu", "Config file with preset.")
 flags.DEFINE_string("workdir", "runs/learn_pix2pix", "Where to train (resumes if present).")
+flags.DEFINE_float("minutes", 0.0, "Train for about this many minutes (0: config.total_steps).")
 FLAGS = flags.FLAGS
+
+
+def _scores(result: dict) -> dict:
+  return {k: v for k, v in result.items() if k != "skipped"}
+
+
+def fit_to_minutes(config, minutes: float, measured_step_sec: float) -> None:
+  """Sets total_steps so that training takes about `minutes`, the schedule scaled with it."""
+  # 10% for the loop's logging, sample grids and checkpoints, which the timed steps leave out.
+  steps = max(100, int(minutes * 60 * 0.9 / measured_step_sec) // 100 * 100)
+  scale = steps / config.total_steps
+  config.total_steps = steps
+  if "constant_steps" in config.optim:
+    config.optim.constant_steps = round(config.optim.constant_steps * scale)
+    config.optim.decay_steps = steps - config.optim.constant_steps
+  config.log_every = max(config.log_every, steps // 200)
+  config.sample_every = max(config.sample_every, steps // 10)
+  config.checkpoint_every = max(config.checkpoint_every, steps // 5)
 
 
 def main(argv, overrides):
@@ -30,11 +58,23 @@ def main(argv, overrides):
   config = config_lib.load_config(FLAGS.config, overrides)
   logs.setup()
   backend.setup()
-  from gan_jax import evaluate, train  # noqa: PLC0415 - after the backend is set up
+  import jax  # noqa: PLC0415 - after the backend is set up
 
+  from gan_jax import evaluate, train  # noqa: PLC0415
+
+  sizing = None
+  if FLAGS.minutes > 0:
+    sizing = step_timing.measure(config, steps=50, pipeline_batches=10)
+    fit_to_minutes(config, FLAGS.minutes, sizing["fed_step_ms"] / 1000)
   start = time.perf_counter()
   last = train.train_and_evaluate(config, FLAGS.workdir)
   minutes = (time.perf_counter() - start) / 60
+  extra = {}
+  if "eval_mode" in config.model and not config.model.eval_mode:
+    # First, so that WORKDIR/eval and results/ keep the scores of the config as trained.
+    config.model.eval_mode = True
+    extra["eval_eval_mode"] = _scores(evaluate.evaluate(config, FLAGS.workdir))
+    config.model.eval_mode = False
   result = evaluate.evaluate(config, FLAGS.workdir)
   print(
     json.dumps(
@@ -46,7 +86,10 @@ def main(argv, overrides):
         "steps": config.total_steps,
         "train_minutes_this_run": round(minutes, 2),
         "train_steps_per_sec": round(last.get("steps_per_sec", float("nan")), 3),
-        "eval": {k: v for k, v in result.items() if k != "skipped"},
+        "device_kind": jax.devices()[0].device_kind,
+        "sized_by": sizing,
+        "eval": _scores(result),
+        **extra,
       }
     )
   )

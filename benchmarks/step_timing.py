@@ -1,0 +1,58 @@
+"""Times a config's input pipeline, train-step compile and train step (no flags: a library for the
+scripts beside it, which import it as `step_timing`)."""
+
+import time
+
+
+def _time_steps(step, state, batch_fn, n):
+  start = time.perf_counter()
+  for _ in range(n):
+    state, metrics = step(state, batch_fn())
+  metrics["d_loss"].block_until_ready()
+  return state, time.perf_counter() - start
+
+
+def measure(config, steps: int, pipeline_batches: int) -> dict:
+  """Times `config`'s input pipeline, compile and train step; call after `backend.setup()`."""
+  import jax  # noqa: PLC0415 - after the backend is set up
+
+  from gan_jax import parallel, train  # noqa: PLC0415
+  from gan_jax.data import pipeline  # noqa: PLC0415
+
+  setup = train.RunSetup(config)
+  data = iter(pipeline.make_dataset(config, setup.family.DATA_LAYOUT, setup.local_batch_size))
+  next(data)  # the dataset is built (if needed) and open before anything is timed
+
+  start = time.perf_counter()
+  for _ in range(pipeline_batches):
+    next(data)
+  pipeline_sec = time.perf_counter() - start
+
+  start = time.perf_counter()
+  jitted = train.make_train_step(config, setup.family, setup.state_sharding, setup.batch_sharding)
+  step = jitted.lower(setup.abstract_state, setup.batch_spec).compile()
+  compile_sec = time.perf_counter() - start
+
+  state = setup.init_state(config.seed)
+  fixed = parallel.to_global(next(data), setup.batch_sharding)
+  state, _ = _time_steps(step, state, lambda: fixed, 2)  # warm-up
+  state, fixed_sec = _time_steps(step, state, lambda: fixed, steps)
+  fed = lambda: parallel.to_global(next(data), setup.batch_sharding)
+  state, fed_sec = _time_steps(step, state, fed, steps)
+
+  step_sec = fixed_sec / steps
+  pipeline_rate = pipeline_batches * config.batch_size / pipeline_sec
+  return {
+    "family": config.family,
+    "platform": jax.default_backend(),
+    "device_kind": jax.devices()[0].device_kind,
+    "devices": jax.device_count(),
+    "global_batch": config.batch_size,
+    "image_size": config.image_size,
+    "compile_sec": round(compile_sec, 2),
+    "step_ms": round(step_sec * 1000, 2),
+    "fed_step_ms": round(fed_sec / steps * 1000, 2),
+    "train_images_per_sec": round(steps * config.batch_size / fed_sec, 1),
+    "pipeline_images_per_sec": round(pipeline_rate, 1),
+    "pipeline_vs_step": round(pipeline_rate * step_sec / config.batch_size, 2),
+  }
