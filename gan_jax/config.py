@@ -147,8 +147,13 @@ def validate_common(config: ml_collections.ConfigDict) -> None:
     value = config[key]
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
       raise ConfigError(f"config.{key} must be a positive integer, got {value!r}")
-  if not isinstance(config.sample_every, int) or config.sample_every < 0:
-    raise ConfigError(f"config.sample_every must be >= 0 (0 = never), got {config.sample_every!r}")
+  for key in ("sample_every", "eval_every"):
+    value = config.get(key, 0)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+      raise ConfigError(f"config.{key} must be >= 0 (0 = never), got {value!r}")
+  weights = config.get("eval", {}).get("inception_weights", "")
+  if weights and not pathlib.Path(weights).expanduser().is_file():
+    raise ConfigError(f"config.eval.inception_weights: no such file {weights}")
 
 
 def check_choice(config, key: str, choices) -> None:
@@ -177,6 +182,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.log_every = 100  # console + TensorBoard scalars
   c.sample_every = 1000  # PNG + TensorBoard sample grid; 0 = never
   c.checkpoint_every = 1000  # async Orbax checkpoint; one is always written at the end
+  c.eval_every = 0  # run --mode=eval's scoring on the training state every N steps; 0 = never
 
   c.data = ml_collections.ConfigDict()
   c.data.name = ""  # embedded ('shapes', 'toon', ...) or TFDS catalogue name
@@ -209,4 +215,10 @@ def base_config() -> ml_collections.ConfigDict:
   # Unpaired translation: are testA[i] and testB[i] the same scene (ground truth for PSNR/SSIM)?
   # "auto": yes for the embedded toon data, no for anything else; "yes" / "no" to say so.
   c.eval.aligned_test = "auto"
+  # FID and KID need the FID Inception weights file that pytorch-fid uses
+  # (pt_inception-2015-12-05-6726825d.pth), supplied by the user: nothing is downloaded. Empty: the
+  # eval lists FID and KID as skipped. Real-image features are cached (keyed by the weights and the
+  # images' bytes) in eval.feature_cache ('' = ~/.cache/gan_jax/inception_features).
+  c.eval.inception_weights = ""
+  c.eval.feature_cache = ""
   return c

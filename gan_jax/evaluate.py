@@ -8,30 +8,38 @@ get `DIR/results/index.html` (input | output | target rows), as users of the ref
   identity baseline (the input itself scored against the target).
 - unpaired translation: both directions; PSNR/SSIM as above where testA[i] and testB[i] show the
   same scene (`aligned_test`), else SWD of the outputs against the real target-domain images.
+- FID and KID (metrics/fid.py) wherever SWD or PSNR/SSIM is scored, given the FID Inception weights
+  file (config.eval.inception_weights): outputs or samples against the real images of the target
+  domain, beside the identity baseline (the inputs themselves) for translation. Features are
+  extracted over the mesh (the batch split over its devices); real-image features are cached.
 Metrics that cannot run here are listed under "skipped" with the reason, never silently missing.
 Every process reads the whole eval split and computes the same numbers; the lead process writes.
+`config.eval_every` runs the same scoring on the training state during training.
 """
 
 import functools
+import hashlib
 import html
 import json
+import os
 import pathlib
 
 import jax
 import numpy as np
 from absl import logging
 
-from gan_jax import parallel, samples, train
+from gan_jax import backend, parallel, samples, train
 from gan_jax import writers as writers_lib
 from gan_jax.config import check_choice
 from gan_jax.data import pipeline
 from gan_jax.families import common, unpaired
-from gan_jax.metrics import image_quality, swd
+from gan_jax.metrics import fid, image_quality, swd
 
-SKIPPED_ALWAYS = {
-  "fid": "needs the FID Inception weights file (not supported yet)",
-  "kid": "needs the FID Inception weights file (not supported yet)",
-}
+NO_WEIGHTS = (
+  "needs the FID Inception weights file: set config.eval.inception_weights to "
+  "pt_inception-2015-12-05-6726825d.pth (the file pytorch-fid uses)"
+)
+DEFAULT_FEATURE_CACHE = backend.DEFAULT_CACHE_DIR.parent / "inception_features"
 
 
 def eval_batches(config, layout: str):
@@ -53,7 +61,70 @@ def run_batched(fn, images: np.ndarray, batch_size: int) -> np.ndarray:
   return np.concatenate(outputs)
 
 
-def _eval_unconditional(config, setup, state):
+class InceptionFeatures:
+  """The FID Inception over the mesh: 2048-d features of uint8 images; real sets cached on disk,
+  keyed by the weights file and the images' bytes (so a changed dataset is never served stale)."""
+
+  def __init__(self, config, mesh):
+    from gan_jax.metrics import inception  # noqa: PLC0415 - only where FID/KID run
+
+    path = pathlib.Path(config.eval.inception_weights).expanduser()
+    self._params = jax.device_put(inception.load_params(path), parallel.replicated(mesh))
+    self._weights = hashlib.sha256(path.read_bytes()).digest()
+    self._cache = pathlib.Path(config.eval.feature_cache or DEFAULT_FEATURE_CACHE).expanduser()
+    devices = mesh.devices.size
+    self._batch_size = -(-config.eval.batch_size // devices) * devices  # a multiple of devices
+    self._sharding = parallel.batch_sharding(mesh)
+    self._features = jax.jit(inception.features, out_shardings=parallel.replicated(mesh))
+
+  def _run(self, chunk: np.ndarray):
+    floats = chunk.astype(np.float32) / 255
+    x = jax.make_array_from_callback(floats.shape, self._sharding, lambda index: floats[index])
+    return self._features(self._params, x)
+
+  def __call__(self, images: np.ndarray) -> np.ndarray:
+    """uint8 [N, H, W, 3] -> float32 [N, 2048]."""
+    return run_batched(self._run, images, self._batch_size)
+
+  def cached(self, images: np.ndarray) -> np.ndarray:
+    """As __call__, for the real images: read from or written to the feature cache."""
+    key = hashlib.sha256(self._weights + str(images.shape).encode() + images.tobytes())
+    file = self._cache / f"{key.hexdigest()[:32]}.npy"
+    if file.is_file():
+      return np.load(file)
+    features = self(images)
+    if parallel.is_lead_process():
+      self._cache.mkdir(parents=True, exist_ok=True)
+      partial = file.with_suffix(f".{os.getpid()}.tmp")
+      with open(partial, "wb") as f:
+        np.save(f, features)
+      partial.replace(file)  # atomic: a reader never sees half a file
+    return features
+
+
+def _inception_scores(inception, output, target, source=None) -> tuple[dict, dict]:
+  """FID/KID of `output` against the real `target` images (and of `source`, the identity
+  baseline, where given); returns (scores, skipped)."""
+  if inception is None:
+    return {}, {"fid": NO_WEIGHTS, "kid": NO_WEIGHTS}
+  real = inception.cached(target)
+  scores, skipped = {}, {}
+  for prefix, images in (("", output), ("identity_", source)):
+    if images is None:
+      continue
+    features = inception(images)
+    try:
+      scores[f"{prefix}fid"] = round(fid.fid(features, real), 4)
+    except ValueError as e:  # e.g. too few images for a covariance the square root can take
+      skipped[f"{prefix}fid"] = f"FID failed on {len(images)} images: {e}"
+    kid = fid.kid(features, real)
+    scores[f"{prefix}kid"] = round(kid["kid"], 6)
+    scores[f"{prefix}kid_std"] = round(kid["kid_std"], 6)
+  scores["kid_subset_size"] = min(fid.KID_SUBSET_SIZE, len(output), len(target))
+  return scores, skipped
+
+
+def _eval_unconditional(config, setup, state, inception):
   reals = np.concatenate([b["image"] for b in eval_batches(config, "unconditional")])
   n = min(config.eval.num_samples, len(reals))
   reals = reals[:n]
@@ -63,8 +134,9 @@ def _eval_unconditional(config, setup, state):
   fakes = samples.to_uint8(
     run_batched(lambda z: generate(state, z, None), np.asarray(inputs), config.eval.batch_size)
   )
-  scores = swd.swd(reals, fakes)
-  return {"num_images": n, **{k: round(v, 4) for k, v in scores.items()}}, None
+  scores = {k: round(v, 4) for k, v in swd.swd(reals, fakes).items()}
+  more, skipped = _inception_scores(inception, fakes, reals)
+  return {"num_images": n, **scores, **more}, None, skipped
 
 
 def _with_sample_num(config, n):
@@ -113,7 +185,7 @@ def _scores(output: np.ndarray, source: np.ndarray, target: np.ndarray, aligned:
   }
 
 
-def _eval_translation(config, setup, state):
+def _eval_translation(config, setup, state, inception):
   """Paired: the trained direction. Unpaired: both directions, testA[i] against testB[i]."""
   family, layout = setup.family, setup.family.DATA_LAYOUT
   batches = list(eval_batches(config, layout))
@@ -124,11 +196,14 @@ def _eval_translation(config, setup, state):
     directions = [config.data.direction]
   else:
     directions = ["AtoB", "BtoA"]
-  results, rows = {"num_images": len(a)}, []
+  results, rows, inception_skipped = {"num_images": len(a)}, [], {}
   for direction in directions:
     source, target = (a, b) if direction == "AtoB" else (b, a)
     output = _translate_all(config, family, state, source, direction)
     scores = _scores(output, source, target, aligned)
+    more, more_skipped = _inception_scores(inception, output, target, source)
+    scores.update(more)
+    inception_skipped.update(more_skipped)
     if layout == "paired":
       results.update(direction=direction, **scores)
     else:
@@ -141,7 +216,7 @@ def _eval_translation(config, setup, state):
       "are); the outputs are scored by SWD against the real target-domain images instead"
     )
     skipped = {"psnr": reason, "ssim": reason}
-  return results, rows, skipped
+  return results, rows, {**skipped, **inception_skipped}
 
 
 def write_results_page(directory: pathlib.Path, title: str, rows) -> pathlib.Path:
@@ -196,17 +271,24 @@ def evaluate(config, workdir) -> dict:
   """Scores the newest checkpoint in `workdir`; returns what it wrote to eval/step_<N>.json."""
   workdir = pathlib.Path(workdir)
   setup, state, step = train.restore_newest(config, workdir)
+  return score(config, setup, state, step, workdir)
+
+
+def score(config, setup, state, step: int, workdir: pathlib.Path, inception=None) -> dict:
+  """Scores `state` (at `step`): writes eval/step_<N>.json, TensorBoard scalars and, for
+  translation, results/index.html; returns the results. `inception`: an InceptionFeatures to
+  reuse (made here from config.eval.inception_weights when None and that is set)."""
+  if inception is None and config.eval.inception_weights:
+    inception = InceptionFeatures(config, setup.mesh)
   layout = setup.family.DATA_LAYOUT
-  skipped = dict(SKIPPED_ALWAYS)
   if layout == "unconditional":
-    results, examples = _eval_unconditional(config, setup, state)
+    results, examples, skipped = _eval_unconditional(config, setup, state, inception)
     skipped.update(
       psnr="no ground truth for unconditional samples",
       ssim="no ground truth for unconditional samples",
     )
   else:
-    results, examples, more_skipped = _eval_translation(config, setup, state)
-    skipped.update(more_skipped)
+    results, examples, skipped = _eval_translation(config, setup, state, inception)
   results = {"step": step, "split": config.data.eval_split, **results, "skipped": skipped}
   if parallel.is_lead_process():
     out = workdir / "eval" / f"step_{step:07d}.json"

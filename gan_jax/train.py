@@ -221,6 +221,13 @@ def train_and_evaluate(config, workdir) -> dict[str, float]:
   sample_inputs = fixed_sample_inputs(config, family)
   sample_fn = jax.jit(functools.partial(family.sample_images, config))
   writer = writers_lib.create_default_writer(workdir, config.total_steps, lead)
+  scorer = None
+  if config.eval_every:
+    from gan_jax import evaluate  # noqa: PLC0415 - evaluate imports this module
+
+    scorer = functools.partial(evaluate.score, config, setup, workdir=workdir)
+    if config.eval.inception_weights:  # loaded once, reused at every eval
+      scorer = functools.partial(scorer, inception=evaluate.InceptionFeatures(config, setup.mesh))
   preemption = checkpoint.PreemptionWatch()
   scalars, history = {}, []
   mark_time, mark_step = time.perf_counter(), step
@@ -256,6 +263,8 @@ def train_and_evaluate(config, workdir) -> dict[str, float]:
           ckpt.all_steps(),
         )
         ckpt.save(step, state, data_iter)
+      if scorer and (step % config.eval_every == 0 or last):
+        scorer(state, step)
       if preempted:
         logging.warning("stopped at step %d after saving; run the same command to resume", step)
         break

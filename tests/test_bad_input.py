@@ -42,6 +42,18 @@ def test_negative_read_threads():
 
 
 @pytest.mark.parametrize(
+  "overrides,message",
+  [
+    (["eval_every=-5"], r"config.eval_every must be >= 0 \(0 = never\), got -5"),
+    (["eval.inception_weights=/no/such/pt_inception.pth"], "inception_weights: no such file /no/"),
+  ],
+)
+def test_eval_keys(overrides, message):
+  with pytest.raises(ConfigError, match=message):
+    train.validate(config_lib.load_config(DCGAN, overrides))
+
+
+@pytest.mark.parametrize(
   "config_file,overrides,message",
   [
     (DCGAN, ["data.eval_size=-1"], "eval_size must be >= 0"),
