@@ -10,7 +10,10 @@ init and untouched statistics they would shrink towards zero and any port would 
 
 import collections
 import json
+import os
 import pickle
+import subprocess
+import sys
 
 import jax
 import numpy as np
@@ -249,3 +252,23 @@ def test_real_features_are_cached_by_weights_and_images(weights, tmp_path):
   np.testing.assert_allclose(extractor(images), first, rtol=1e-6)
   extractor.cached(images[:2])  # other images: another entry
   assert len(list(tmp_path.glob("*.npy"))) == 2
+
+
+def test_features_split_over_an_eight_device_mesh_match_one_device(weights, tmp_path):
+  result = subprocess.run(
+    [sys.executable, str(ROOT / "tests/scripts/inception_mesh.py"), weights["zip"], tmp_path],
+    cwd=ROOT,
+    env={
+      **os.environ,
+      "PYTHONPATH": str(ROOT),
+      "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
+    },
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
+  assert result.returncode == 0, result.stderr[-3000:]
+  out = json.loads(result.stdout.strip().splitlines()[-1])
+  assert out["devices"] == 8 and out["batch_size"] == 16  # eval.batch_size 12, rounded up to 8s
+  assert out["shape"] == [5, 2048]
+  assert out["max_abs_diff"] < 1e-4, out
