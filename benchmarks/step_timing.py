@@ -29,8 +29,7 @@ def measure(config, steps: int, pipeline_batches: int) -> dict:
   pipeline_sec = time.perf_counter() - start
 
   start = time.perf_counter()
-  jitted = train.make_train_step(config, setup.family, setup.state_sharding, setup.batch_sharding)
-  step = jitted.lower(setup.abstract_state, setup.batch_spec).compile()
+  step = setup.compile_train_step(config)
   compile_sec = time.perf_counter() - start
 
   state = setup.init_state(config.seed)

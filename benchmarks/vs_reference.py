@@ -76,8 +76,7 @@ class GanJaxStep:
     config = config_lib.load_config(str(ROOT / f"configs/{family}.py"), overrides)
     setup = train.RunSetup(config)
     start = time.perf_counter()
-    jitted = train.make_train_step(config, setup.family, setup.state_sharding, setup.batch_sharding)
-    self.step = jitted.lower(setup.abstract_state, setup.batch_spec).compile()
+    self.step = setup.compile_train_step(config)
     self.compile_sec = time.perf_counter() - start
     cost = self.step.cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost

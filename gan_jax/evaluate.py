@@ -120,7 +120,7 @@ def _inception_scores(inception, output, target, source=None) -> tuple[dict, dic
     kid = fid.kid(features, real)
     scores[f"{prefix}kid"] = round(kid["kid"], 6)
     scores[f"{prefix}kid_std"] = round(kid["kid_std"], 6)
-  scores["kid_subset_size"] = min(fid.KID_SUBSET_SIZE, len(output), len(target))
+    scores["kid_subset_size"] = kid["kid_subset_size"]  # the same for output and source
   return scores, skipped
 
 

@@ -88,6 +88,11 @@ class RunSetup:
   def init_state(self, seed: int):
     return self._create(jax.random.key(seed))
 
+  def compile_train_step(self, config):
+    """The jitted train step (make_train_step), compiled for this setup's state and batch."""
+    step = make_train_step(config, self.family, self.state_sharding, self.batch_sharding)
+    return step.lower(self.abstract_state, self.batch_spec).compile()
+
 
 def _network_params(state) -> dict:
   """{field name: params} for each network (a NetState field) of a family's State."""
@@ -214,8 +219,7 @@ def train_and_evaluate(config, workdir) -> dict[str, float]:
     return {}
 
   start = time.perf_counter()
-  train_step = make_train_step(config, family, setup.state_sharding, setup.batch_sharding)
-  train_step = train_step.lower(setup.abstract_state, setup.batch_spec).compile()
+  train_step = setup.compile_train_step(config)
   logging.info("compiled the train step in %.1f s", time.perf_counter() - start)
 
   sample_inputs = fixed_sample_inputs(config, family)
