@@ -37,7 +37,7 @@ def same_padding(kernel: int, stride: int, transposed: bool = False):
 
 
 def _norm(x, dtype):
-  return nn.InstanceNorm(epsilon=1e-6, scale_init=norms.normal_around_one(0.02), dtype=dtype)(x)
+  return norms.InstanceNorm(epsilon=1e-6, scale_init=norms.normal_around_one(0.02))(x).astype(dtype)
 
 
 def _conv(features, kernel, formulation, dtype, stride=2):
