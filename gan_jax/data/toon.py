@@ -104,19 +104,15 @@ def _soft_round(x: np.ndarray) -> np.ndarray:
   return floor + ramp * ramp * (3 - 2 * ramp)
 
 
-def cartoonize(rgb: np.ndarray) -> np.ndarray:
-  """Turns a photo into a cartoon: flat colour regions with dark outlines.
-
-  Edge-preserving (bilateral) smoothing, soft luminance banding that keeps each pixel's hue, and
-  dark lines where the smoothed luminance has a strong Sobel gradient. Every step looks at a few
-  pixels around each pixel only, and is continuous, so the mapping is local and smooth and a
-  convolutional generator can learn it.
+def cartoon_layers(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  """The two layers `cartoonize` composes: flat colour and line coverage.
 
   Args:
     rgb: a uint8 [H, W, 3] image.
 
   Returns:
-    The cartoon, uint8 [H, W, 3].
+    (flat, lines): flat colour float32 [3, H, W] in [0, 1], and how much each pixel is inked,
+    float32 [H, W] in [0, 1].
   """
   smooth = np.moveaxis(rgb.astype(np.float32) / 255, -1, 0)
   for _ in range(_SMOOTHING_PASSES):
@@ -136,8 +132,30 @@ def cartoonize(rgb: np.ndarray) -> np.ndarray:
   # lettering) keep their colour instead of vanishing under their own outline.
   below_mean = np.mean(_window3(luminance), axis=0) - luminance
   lines *= np.clip(below_mean / _DARK_SIDE_SOFTNESS + 0.5, 0, 1)
+  return flat, lines
+
+
+def compose(flat: np.ndarray, lines: np.ndarray) -> np.ndarray:
+  """Inks `lines` over `flat` (the layers of `cartoon_layers`): the cartoon, uint8 [H, W, 3]."""
   cartoon = flat * (1 - lines) + _LINE_INTENSITY * lines
   return np.round(np.moveaxis(cartoon, 0, -1) * 255).astype(np.uint8)
+
+
+def cartoonize(rgb: np.ndarray) -> np.ndarray:
+  """Turns a photo into a cartoon: flat colour regions with dark outlines.
+
+  Edge-preserving (bilateral) smoothing, soft luminance banding that keeps each pixel's hue, and
+  dark lines where the smoothed luminance has a strong Sobel gradient. Every step looks at a few
+  pixels around each pixel only, and is continuous, so the mapping is local and smooth and a
+  convolutional generator can learn it.
+
+  Args:
+    rgb: a uint8 [H, W, 3] image.
+
+  Returns:
+    The cartoon, uint8 [H, W, 3].
+  """
+  return compose(*cartoon_layers(rgb))
 
 
 def load_photo(name: str) -> np.ndarray:
