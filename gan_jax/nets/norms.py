@@ -86,33 +86,36 @@ def instance_norm(x, eps: float = 1e-5):
   return standardize(x, None, None, (1, 2), eps)[0]
 
 
-class InstanceNorm(nn.Module):
-  """Instance norm with per-channel affine params (DualGAN's); `normalize`'s 'instance' has none."""
+class _AffineNorm(nn.Module):
+  """Per-channel scale (from `scale_init`) and bias (zeros), as Flax's norms name them."""
 
   epsilon: float = 1e-5
   scale_init: Any = nn.initializers.ones
 
+  def affine_params(self, channels: int):
+    scale = self.param("scale", self.scale_init, (channels,))
+    return scale, self.param("bias", nn.initializers.zeros, (channels,))
+
+
+class InstanceNorm(_AffineNorm):
+  """Instance norm with per-channel affine params (DualGAN's); `normalize`'s 'instance' has none."""
+
   @nn.compact
   def __call__(self, x):
-    c = x.shape[-1]
-    scale = self.param("scale", self.scale_init, (c,))
-    bias = self.param("bias", nn.initializers.zeros, (c,))
+    scale, bias = self.affine_params(x.shape[-1])
     return standardize(x, scale, bias, (1, 2), self.epsilon)[0]
 
 
-class BatchNorm(nn.Module):
+class BatchNorm(_AffineNorm):
   """Batch norm over N, H, W of NHWC inputs, with running statistics (momentum 0.1, PyTorch's)."""
 
   use_running_average: bool = False
   momentum: float = 0.1  # PyTorch's convention: running = (1 - m) * running + m * batch
-  epsilon: float = 1e-5
-  scale_init: Any = nn.initializers.ones
 
   @nn.compact
   def __call__(self, x):
     c = x.shape[-1]
-    scale = self.param("scale", self.scale_init, (c,))
-    bias = self.param("bias", nn.initializers.zeros, (c,))
+    scale, bias = self.affine_params(c)
     ra_mean = self.variable("batch_stats", "mean", lambda: jnp.zeros((c,), jnp.float32))
     ra_var = self.variable("batch_stats", "var", lambda: jnp.ones((c,), jnp.float32))
     if self.use_running_average:
