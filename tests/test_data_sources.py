@@ -7,6 +7,7 @@ import io
 import logging
 import os
 import pathlib
+import tempfile
 
 import ml_collections
 import numpy as np
@@ -94,6 +95,17 @@ def test_shapes_build_is_deterministic(shapes_small, tfds_data_dir, tmp_path):
   assert [p.name for p in first] == [p.name for p in second] and len(first) == 2
   for a, b in zip(first, second, strict=True):
     assert a.read_bytes() == b.read_bytes()
+
+
+def test_unprepared_builders_leave_no_temp_folders(tmp_path, monkeypatch):
+  """TFDS looks up an unprepared dataset's metadata in its bucket through a fresh temp folder,
+  which it never removes; gan_jax's builders skip the lookup (nothing of theirs is there)."""
+  temp = tmp_path / "temp"
+  temp.mkdir()
+  monkeypatch.setattr(tempfile, "tempdir", str(temp))
+  toon.Toon(config="paired_small", data_dir=str(tmp_path / "data"))
+  shapes.Shapes(config="small", data_dir=str(tmp_path / "data"))
+  assert sorted(p.name for p in temp.iterdir()) == []
 
 
 # ---------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ import tensorflow_datasets as tfds
 from absl import logging
 
 from gan_jax.data import images
-from gan_jax.data.builder import OfflineBuilder
+from gan_jax.data.builder import OfflineBuilder, OfflineInfo
 from gan_jax.errors import DataError
 
 ACCEPTED_LAYOUTS = (
@@ -236,7 +236,7 @@ class _FolderBuilder(OfflineBuilder, skip_registration=True):
 
   def _info_with(self, features: dict) -> tfds.core.DatasetInfo:
     """DatasetInfo of this layout's features plus `file_name` (relative to the split folder)."""
-    return tfds.core.DatasetInfo(
+    return OfflineInfo(
       builder=self,
       description=f"The local {self.LAYOUT} image folder {self.builder_config.description}",
       features=tfds.features.FeaturesDict({"file_name": tfds.features.Text(), **features}),

@@ -17,7 +17,7 @@ import tensorflow_datasets as tfds
 from PIL import Image, ImageDraw
 
 from gan_jax.data import images
-from gan_jax.data.builder import OfflineBuilder
+from gan_jax.data.builder import OfflineBuilder, OfflineInfo
 
 SHAPE_NAMES = ("circle", "square", "triangle", "cross", "star")
 # Saturated, well separated hues, so a metric can name an image's colour by its nearest entry.
@@ -160,7 +160,7 @@ class Shapes(OfflineBuilder, skip_registration=True):
   ]
 
   def _info(self) -> tfds.core.DatasetInfo:
-    return tfds.core.DatasetInfo(
+    return OfflineInfo(
       builder=self,
       description=__doc__.split("\n")[0],
       features=tfds.features.FeaturesDict(

@@ -21,7 +21,7 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 from gan_jax.data import images
-from gan_jax.data.builder import OfflineBuilder
+from gan_jax.data.builder import OfflineBuilder, OfflineInfo
 
 # skimage.data names; the motorcycle's two stereo views share one split so test never sees a view
 # of a train scene. `cat` is the same photo as `chelsea` and is left out for that reason.
@@ -288,7 +288,7 @@ class Toon(OfflineBuilder, skip_registration=True):
       features = {"image_a": image, "image_b": image, **common}
     else:
       features = {"image": image, "label": tfds.features.ClassLabel(names=LABELS), **common}
-    return tfds.core.DatasetInfo(
+    return OfflineInfo(
       builder=self,
       description=__doc__.split("\n")[0],
       features=tfds.features.FeaturesDict(features),
