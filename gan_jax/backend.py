@@ -12,7 +12,10 @@ import pathlib
 from absl import logging
 
 # flag -> value. YNNPACK's convolution fusions (jaxlib 0.10's default on CPU) are slow on GAN conv
-# shapes; keeping YNNPACK for reductions only lets convolutions fall back to Eigen's.
+# shapes; keeping YNNPACK for reductions only lets convolutions fall back to Eigen's. Rechecked on
+# jaxlib 0.10.2 (benchmarks/vs_reference.py, s/step, 2 cores): pix2pix 256 px b1 1.15-1.29 with
+# "reduce", 1.10-1.26 with "" (no YNNPACK), 1.77 with the default list plus reduce; CycleGAN 128 px
+# 4.28-4.31, 4.78 and 6.92. pix2pix 256 px b4: 3.52-3.57 with "reduce", 3.64 with "".
 CPU_XLA_FLAGS = {
   "--xla_cpu_experimental_ynn_fusion_type": "reduce",
 }
