@@ -52,9 +52,18 @@ def _standardize_fwd(x, scale, bias, axes, eps):
   mean = jnp.mean(xf, axes, keepdims=True)
   var = jnp.maximum(jnp.mean(jnp.square(xf), axes, keepdims=True) - jnp.square(mean), 0.0)
   rstd = jax.lax.rsqrt(var + eps)
-  y = (xf - mean) * (rstd if scale is None else rstd * scale)
-  y = (y if bias is None else y + bias).astype(x.dtype)
+  y = _scale_shift(xf, mean, rstd, scale, bias).astype(x.dtype)
   return (y, mean, var), (x, mean, rstd, scale, bias)
+
+
+def _gain(rstd, scale):
+  return rstd if scale is None else rstd * scale
+
+
+def _scale_shift(xf, mean, rstd, scale, bias):
+  """(xf - mean) * rstd * scale + bias, scale and bias optional."""
+  y = (xf - mean) * _gain(rstd, scale)
+  return y if bias is None else y + bias
 
 
 def _standardize_bwd(axes, eps, residuals, cotangents):
@@ -65,7 +74,7 @@ def _standardize_bwd(axes, eps, residuals, cotangents):
   sum_dy = jnp.sum(dy, axes, keepdims=True)
   sum_dy_x_hat = jnp.sum(dy * x_hat, axes, keepdims=True)
   n = math.prod(x.shape[a] for a in axes)
-  dx = (rstd if scale is None else rstd * scale) * (dy - (sum_dy + x_hat * sum_dy_x_hat) / n)
+  dx = _gain(rstd, scale) * (dy - (sum_dy + x_hat * sum_dy_x_hat) / n)
   return dx.astype(x.dtype), _unbroadcast(sum_dy_x_hat, scale), _unbroadcast(sum_dy, bias)
 
 
@@ -120,8 +129,7 @@ class BatchNorm(_AffineNorm):
     ra_var = self.variable("batch_stats", "var", lambda: jnp.ones((c,), jnp.float32))
     if self.use_running_average:
       rstd = jax.lax.rsqrt(ra_var.value + self.epsilon)
-      xf = x.astype(jnp.float32)
-      return ((xf - ra_mean.value) * (rstd * scale) + bias).astype(x.dtype)
+      return _scale_shift(x.astype(jnp.float32), ra_mean.value, rstd, scale, bias).astype(x.dtype)
     axes = tuple(range(x.ndim - 1))
     y, mean, var = standardize(x, scale, bias, axes, self.epsilon)
     if not self.is_initializing():
