@@ -11,7 +11,11 @@ timed iterations after 2 warm-up ones), then gan_jax's jitted step on a batch al
 for as many iterations. One JSON line per setting: the minimum seconds per iteration of each,
 ratio = torch / gan_jax (above 1: gan_jax is faster), compile seconds, gan_jax's FLOPs per step
 (XLA's cost analysis) and MFU against the measured fp32 matmul peak (../shared/peer/peak.py, run
-once with --peer_python). Without --peer_python only gan_jax is timed.
+once with --peer_python; CPU only). Without --peer_python only gan_jax is timed.
+
+On a GPU the official step runs through benchmarks/torch_peer_cuda.py (the same options and batches
+on cuda:0, synchronised around each iteration); give --peer_python the Python that has CUDA torch,
+and --peer_dir a copy of ../shared/peer where that folder is not beside the checkout.
 """
 
 import json
@@ -42,21 +46,26 @@ flags.DEFINE_integer("iters", 3, "Timed iterations per round and side.")
 flags.DEFINE_integer("threads", 2, "CPU threads for the official step.")
 flags.DEFINE_string("peer_python", "", "Python with torch for the peer scripts ('' = skip them).")
 flags.DEFINE_string("peer_src", "", "The extracted official tree (see ../shared/peer/README.md).")
+flags.DEFINE_string("peer_dir", str(PEER), "Folder holding torch_peer.py and peak.py.")
 FLAGS = flags.FLAGS
 
 
 def _peer(script: str, *args: str) -> dict:
-  result = subprocess.run(
-    [FLAGS.peer_python, str(PEER / script), *args], capture_output=True, text=True, check=False
-  )
+  result = subprocess.run([FLAGS.peer_python, script, *args], capture_output=True, text=True)
   if result.returncode:
     raise RuntimeError(f"{script} failed: {result.stderr[-2000:]}")
   return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def _torch_step_sec(family: str, size: int, batch: int) -> float:
+def _torch_step_sec(platform: str, family: str, size: int, batch: int) -> float:
+  """The official step's seconds per iteration: on CPU with torch_peer.py's threads, on a GPU
+  through torch_peer_cuda.py (the same options and batches on cuda:0)."""
+  peer_dir = pathlib.Path(FLAGS.peer_dir)
+  script = [str(peer_dir / "torch_peer.py")]
+  if platform == "gpu":
+    script = [str(ROOT / "benchmarks" / "torch_peer_cuda.py"), str(peer_dir)]
   out = _peer(
-    "torch_peer.py",
+    *script,
     *("--src", FLAGS.peer_src, "--model", family, "--size", str(size), "--batch", str(batch)),
     *("--iters", str(FLAGS.iters), "--threads", str(FLAGS.threads)),
   )
@@ -67,7 +76,6 @@ class GanJaxStep:
   """One setting's jitted train step, compiled once, on a fixed random batch."""
 
   def __init__(self, family: str, overrides: list[str]):
-    import jax  # noqa: PLC0415 - after backend.setup()
     import numpy as np  # noqa: PLC0415
 
     from gan_jax import parallel, train  # noqa: PLC0415
@@ -86,7 +94,6 @@ class GanJaxStep:
     local = {k: rng.integers(0, 256, v.shape, np.uint8) for k, v in spec.items()}
     self.batch = parallel.to_global(local, setup.batch_sharding)
     self.state = setup.init_state(config.seed)
-    self.platform = jax.default_backend()
     self.time(2)  # warm-up
 
   def time(self, iters: int) -> float:
@@ -107,7 +114,13 @@ def main(argv):
   unknown = set(FLAGS.settings) - set(SETTINGS)
   if unknown:
     raise app.UsageError(f"unknown --settings {sorted(unknown)}; choices: {', '.join(SETTINGS)}")
-  peak = _peer("peak.py", "--threads", str(FLAGS.threads)) if FLAGS.peer_python else {}
+  import jax  # noqa: PLC0415 - after backend.setup()
+
+  platform = jax.default_backend()
+  device = jax.devices()[0].device_kind
+  peak = {}
+  if FLAGS.peer_python and platform == "cpu":  # peak.py measures the CPU's matmul peak only
+    peak = _peer(str(pathlib.Path(FLAGS.peer_dir) / "peak.py"), "--threads", str(FLAGS.threads))
   peak_gflops = peak.get("torch_f32_gflops")
   for name in FLAGS.settings:
     family, size, batch, overrides = SETTINGS[name]
@@ -115,7 +128,7 @@ def main(argv):
     torch_times, our_times = [], []
     for _ in range(FLAGS.rounds):
       if FLAGS.peer_python:
-        torch_times.append(_torch_step_sec(family, size, batch))
+        torch_times.append(_torch_step_sec(platform, family, size, batch))
       our_times.append(ours.time(FLAGS.iters))
     our_sec = min(our_times)
     torch_sec = min(torch_times) if torch_times else None
@@ -123,9 +136,12 @@ def main(argv):
       json.dumps(
         {
           "setting": name,
-          "platform": ours.platform,
-          "gan_jax_sec_per_iter": round(our_sec, 4),
+          "platform": platform,
+          "device": device,
+          "gan_jax_sec_per_iter": round(our_sec, 5),
           "torch_sec_per_iter": torch_sec,
+          "gan_jax_images_per_sec": round(batch / our_sec, 2),
+          "torch_images_per_sec": round(batch / torch_sec, 2) if torch_sec else None,
           "ratio": round(torch_sec / our_sec, 3) if torch_sec else None,
           "compile_sec": round(ours.compile_sec, 1),
           "gan_jax_gflops_per_iter": round(ours.flops / 1e9, 1),
