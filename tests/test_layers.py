@@ -67,6 +67,44 @@ def test_tiny_inputs_take_the_matmul_path_and_agree():
   _check(layers.conv_transpose_direct, layers.conv_transpose_phase, x, w, 2, ((2, 2), (2, 2)))
 
 
+def _count_convs(fn, *args) -> int:
+  return str(jax.make_jaxpr(fn)(*args)).count("conv_general_dilated")
+
+
+def test_upconv_packs_its_phases_into_one_conv_on_large_inputs():
+  # U-Net up conv (k4 s2, PyTorch p1): each output pixel pair reads the same 2 inputs, so one
+  # conv to 4x the channels does no extra taps; it is chosen from 4096 input pixels (batch x H x W).
+  pad = ((2, 2), (2, 2))
+  conv_t = lambda x, w: layers.conv_transpose_phase(x, w, 2, pad)
+  small, w = _inputs(4, 4, channels=40, out_channels=16)  # over 32: convs, not patches
+  assert _count_convs(conv_t, small, w) == 4
+  large, w = _inputs(45, 4, channels=40, out_channels=16)  # 2 x 45 x 46 pixels
+  assert _count_convs(conv_t, large, w) == 1
+  # Scaled so that float32 summation order over 4,140 pixels stays inside _check's tolerance.
+  _check(layers.conv_transpose_direct, layers.conv_transpose_phase, large * 0.1, w * 0.1, 2, pad)
+  # ResNet G's k3 up conv: packing would add zero taps (9 -> 16 per pixel), so it stays per phase.
+  large3, w3 = _inputs(45, 3, channels=40, out_channels=16)
+  assert (
+    _count_convs(lambda x, w: layers.conv_transpose_phase(x, w, 2, ((1, 2), (1, 2))), large3, w3)
+    == 4
+  )
+
+
+@pytest.mark.parametrize(
+  "h,k,padding",
+  [(6, 4, ((1, 1), (1, 1))), (4, 4, ((0, 0), (0, 0))), (5, 3, ((2, 0), (1, 2)))],
+)  # PatchGAN's last conv, DCGAN D's last, asymmetric
+def test_single_output_conv_as_taps_matches_direct(h, k, padding):
+  x, w = _inputs(h, k, channels=8, out_channels=1)
+  taps = lambda x, w, stride, padding: layers.conv_taps(x, w, padding)
+  _check(layers.conv_direct, taps, x, w, 1, padding)
+  module = layers.StridedConv(1, k, 1, padding, formulation="phase")
+  params = module.init(jax.random.key(0), x)
+  assert _count_convs(lambda x: module.apply(params, x), x) == 0
+  direct = layers.StridedConv(1, k, 1, padding, formulation="direct")
+  np.testing.assert_allclose(module.apply(params, x), direct.apply(params, x), atol=1e-5)
+
+
 def test_upconv_doubles_size_like_pytorch_convtranspose():
   # PyTorch ConvTranspose2d(k=4, s=2, p=1): out = 2 * in; here padding k - 1 - p = 2.
   x = jnp.ones((1, 5, 6, 4))

@@ -4,13 +4,15 @@ XLA CPU lowers transposed convolutions, and the input gradients of strided convo
 convolutions with lhs dilation, which it runs an order of magnitude below its dense-conv speed
 (FACTS.md: a DCGAN 64 px step took 18 s this way). On CPU we therefore compute
 - a strided conv as space-to-depth + a stride-1 conv (kernel zero-padded to a stride multiple), and
-- a transposed conv as one stride-1 conv producing stride^2 x the channels + depth-to-space
-  (the sub-pixel / phase decomposition),
-whose forward and backward passes are all stride-1 convolutions. TPU and GPU compile the direct
+- a transposed conv as stride-1 convs, one per output phase or one producing stride^2 x the
+  channels + depth-to-space (the sub-pixel / phase decomposition),
+whose forward and backward passes are all stride-1 convolutions; and a stride-1 conv with a single
+output channel (PatchGAN's last) as a matmul and shifted sums. TPU and GPU compile the direct
 forms well, so they keep them. tests/test_layers.py checks that both formulations agree, forward and
 gradients, for every kernel, stride and padding the nets use.
 """
 
+import functools
 from typing import Any
 
 import flax.linen as nn
@@ -52,10 +54,13 @@ def conv_direct(x, kernel, stride: int, padding: Padding):
 def _conv_valid(x, kernel):
   """Stride-1, unpadded conv. Small inputs (after padding at most 6x6: the innermost U-Net levels)
   go through explicit patches and one matmul, whose backward is also matmuls: XLA CPU's conv
-  backward runs such tiny, wide inputs (2x2, 1024 channels) tens of times below its matmul speed."""
+  backward runs such tiny, wide inputs (2x2, 1024 channels) tens of times below its matmul speed.
+  So do 2x2 kernels on few channels (the first stride-2 conv of an RGB net after space-to-depth):
+  U-Net's first conv at 256 px, batch 4, kernel gradient 27 -> 14 ms; PatchGAN's first, both
+  gradients, 9.1 -> 5.6 ms at batch 1."""
   b, h, w, c = x.shape
   kh, kw, _, o = kernel.shape
-  if h * w > 36:
+  if h * w > 36 and not (kh * kw <= 4 and c <= 32):
     return conv_direct(x, kernel, 1, ((0, 0), (0, 0)))
   oh, ow = h - kh + 1, w - kw + 1
   patches = jnp.concatenate(
@@ -90,11 +95,15 @@ def conv_transpose_direct(x, kernel, stride: int, padding: Padding):
 
 
 def _phase_taps(n_in: int, k: int, s: int, pad: tuple[int, int]):
-  """One spatial dim of a transposed conv: (per-phase taps, window size, window pad, out length).
+  """One spatial dim of a transposed conv, split into s phases on a grid of M points.
 
   Output o = s*m + a reads input i = m + d through kernel tap t = s*d - a + lo, for each tap with
   0 <= t < k. For a fixed phase a the taps are every s-th one, so each phase's sub-kernel is a
-  strided slice of the kernel: taps[a] = (first tap, number of taps, offset in the window).
+  strided slice of the kernel. Grid point M holds the outputs s*M - r ... s*M - r + s - 1, with the
+  shift r (0 <= r < s) that makes the phases' input windows overlap most: for a 4x4 kernel at
+  stride 2 every grid point then reads the same 2 inputs (r = 0 would need 3).
+  Returns (per-phase (first tap, number of taps, offset in the window), window size, input pad,
+  out length, r); the phases' outputs interleaved on the grid, cropped from r, are the result.
   """
   lo, hi = pad
   n_out = (n_in - 1) * s + 1 + lo + hi - k + 1
@@ -102,12 +111,22 @@ def _phase_taps(n_in: int, k: int, s: int, pad: tuple[int, int]):
   for a in range(s):
     ts = [t for t in range(k) if (a + t - lo) % s == 0]
     phases.append((ts[0], len(ts), (a + ts[0] - lo) // s) if ts else (0, 0, None))
-  offsets = [d for *_, d in phases if d is not None]
-  d_min = min(offsets)
-  d_max = max(d + n - 1 for _, n, d in phases if d is not None)
-  taps = [(t0, n, 0 if d is None else d - d_min) for t0, n, d in phases]
-  m = -(-n_out // s)
-  return taps, d_max - d_min + 1, (-d_min, m - 1 + d_max - (n_in - 1)), n_out
+  best = None
+  for r in range(s):
+    # Slot j of grid point M is output s*M + j - r = s*(M + q) + a: phase a, input offset d + q.
+    slots = []
+    for j in range(s):
+      q, a = divmod(j - r, s)
+      t0, n, d = phases[a]
+      slots.append((t0, n, None if d is None else d + q))
+    d_min = min(d for *_, d in slots if d is not None)
+    window = max(d + n for _, n, d in slots if d is not None) - d_min
+    if best is None or window < best[0]:
+      best = (window, r, slots, d_min)
+  window, r, slots, d_min = best
+  taps = [(t0, n, 0 if d is None else d - d_min) for t0, n, d in slots]
+  grid = -(-(n_out + r) // s)
+  return taps, window, (-d_min, grid - 1 + d_min + window - 1 - (n_in - 1)), n_out, r
 
 
 def _pad_apart(x, pad_y, pad_x):
@@ -118,17 +137,23 @@ def _pad_apart(x, pad_y, pad_x):
 
 
 def conv_transpose_phase(x, kernel, stride: int, padding: Padding):
-  """`conv_transpose_direct` as stride^2 stride-1 convs, one per output phase, interleaved.
+  """`conv_transpose_direct` as stride-1 convs: per output phase, or packed into one.
 
-  Each phase's sub-kernel is a strided slice of the kernel (no zero taps, no gather), so the
-  FLOPs are exactly the direct form's; forward and backward are all stride-1 convs.
+  Packed (`conv_transpose_phase_packed`) where it costs no extra taps and the input is large, or
+  where there are few output channels; otherwise one conv per phase, whose sub-kernel is a strided
+  slice of the kernel (no zero taps), so the FLOPs are exactly the direct form's. Forward and
+  backward are all stride-1 convs either way.
   """
   s = stride
-  if kernel.shape[-1] < 16:  # few output channels: one wide conv beats stride^2 thin ones
+  b, h, w, _ = x.shape
+  taps_y, window_y, pad_y, out_h, r_y = _phase_taps(h, kernel.shape[0], s, padding[0])
+  taps_x, window_x, pad_x, out_w, r_x = _phase_taps(w, kernel.shape[1], s, padding[1])
+  # XLA CPU, fwd + bwd of the U-Net's 4x4 stride-2 up convs at batch 4: packed 214 vs 269 ms per
+  # phase from 32x32x512 inputs, 219 vs 277 ms from 64x64x256; per phase won from 16x16 down
+  # (256 vs 241 ms). At batch 1 packed won from 64x64 (50 vs 60 ms) and lost at 32x32 (53 vs 49).
+  exact = sum(ny for _, ny, _ in taps_y) * sum(nx for _, nx, _ in taps_x)
+  if kernel.shape[-1] < 16 or (exact == s * s * window_y * window_x and b * h * w >= 4096):
     return conv_transpose_phase_packed(x, kernel, stride, padding)
-  _, h, w, _ = x.shape
-  taps_y, window_y, pad_y, out_h = _phase_taps(h, kernel.shape[0], s, padding[0])
-  taps_x, window_x, pad_x, out_w = _phase_taps(w, kernel.shape[1], s, padding[1])
   x = _pad_apart(x, pad_y, pad_x)
   m_y, m_x = x.shape[1] - window_y + 1, x.shape[2] - window_x + 1
   rows = []
@@ -140,16 +165,16 @@ def conv_transpose_phase(x, kernel, stride: int, padding: Padding):
     rows.append(jnp.stack(cols, axis=3))  # [B, m_y, m_x, a_x, O]
   y = jnp.stack(rows, axis=2)  # [B, m_y, a_y, m_x, a_x, O]
   y = y.reshape(y.shape[0], m_y * s, m_x * s, kernel.shape[-1])
-  return y[:, :out_h, :out_w]
+  return y[:, r_y : r_y + out_h, r_x : r_x + out_w]
 
 
 def conv_transpose_phase_packed(x, kernel, stride: int, padding: Padding):
-  """`conv_transpose_direct` as ONE stride-1 conv to stride^2 x channels + depth-to-space: the
-  phases' sub-kernels zero-padded into a shared window (more FLOPs, one wide matmul)."""
+  """`conv_transpose_direct` as ONE stride-1 conv to stride^2 x channels + depth-to-space (the
+  sub-pixel form): the phases' sub-kernels zero-padded into their shared window."""
   s = stride
   _, h, w, _ = x.shape
-  taps_y, window_y, pad_y, out_h = _phase_taps(h, kernel.shape[0], s, padding[0])
-  taps_x, window_x, pad_x, out_w = _phase_taps(w, kernel.shape[1], s, padding[1])
+  taps_y, window_y, pad_y, out_h, r_y = _phase_taps(h, kernel.shape[0], s, padding[0])
+  taps_x, window_x, pad_x, out_w, r_x = _phase_taps(w, kernel.shape[1], s, padding[1])
   phases = []
   for ty, ny, oy in taps_y:
     for tx, nx, ox in taps_x:
@@ -158,7 +183,24 @@ def conv_transpose_phase_packed(x, kernel, stride: int, padding: Padding):
       phases.append(jnp.pad(sub, window))
   phased = jnp.concatenate(phases, axis=-1)  # output channels ordered (a_y, a_x, O)
   y = depth_to_space(_conv_valid(_pad_apart(x, pad_y, pad_x), phased), s)
-  return y[:, :out_h, :out_w]
+  return y[:, r_y : r_y + out_h, r_x : r_x + out_w]
+
+
+def conv_taps(x, kernel, padding: Padding):
+  """Stride-1 `conv_direct` with few outputs per position (kernel taps x output channels) as one
+  matmul to every tap's output, then the taps' shifted sum. XLA CPU ran PatchGAN's last conv
+  (4x4, 512 -> 1 channel on 31x31) at 3% of its matmul speed: fwd + bwd 35 -> 7 ms at batch 4,
+  28 -> 3 ms at batch 1."""
+  x = jax.lax.pad(
+    x, jnp.zeros((), x.dtype), [(0, 0, 0), (*padding[0], 0), (*padding[1], 0), (0, 0, 0)]
+  )
+  b, h, w, c = x.shape
+  kh, kw, _, o = kernel.shape
+  oh, ow = h - kh + 1, w - kw + 1
+  per_tap = x.reshape(-1, c) @ kernel.transpose(2, 0, 1, 3).reshape(c, kh * kw * o)
+  per_tap = per_tap.reshape(b, h, w, kh, kw, o)
+  taps = [per_tap[:, i : i + oh, j : j + ow, i, j] for i in range(kh) for j in range(kw)]
+  return functools.reduce(jnp.add, taps)
 
 
 def _pairs(padding) -> Padding:
@@ -188,18 +230,21 @@ class _Conv(nn.Module):
     k = self.kernel_size
     kernel = self.param("kernel", self.kernel_init, (k, k, x.shape[-1], self.features))
     x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
-    phase = resolve(self.formulation) == "phase" and self.stride > 1
-    y = self._apply(x, kernel, _pairs(self.padding), phase)
+    y = self._apply(x, kernel, _pairs(self.padding), resolve(self.formulation) == "phase")
     if self.use_bias:
       y = y + self.param("bias", self.bias_init, (self.features,)).astype(self.dtype)
     return y
 
 
 class StridedConv(_Conv):
-  """Conv with stride > 1 (kernel [k, k, in, out]); padding as ((top, bottom), (left, right))."""
+  """Conv (kernel [k, k, in, out]) at any stride; padding as ((top, bottom), (left, right))."""
 
   def _apply(self, x, kernel, padding, phase):
-    return (conv_phase if phase else conv_direct)(x, kernel, self.stride, padding)
+    if phase and self.stride > 1:
+      return conv_phase(x, kernel, self.stride, padding)
+    if phase and self.stride == 1 and kernel.shape[0] * kernel.shape[1] * kernel.shape[3] <= 16:
+      return conv_taps(x, kernel, padding)
+    return conv_direct(x, kernel, self.stride, padding)
 
 
 class UpConv(_Conv):
@@ -210,7 +255,7 @@ class UpConv(_Conv):
   """
 
   def _apply(self, x, kernel, padding, phase):
-    fn = conv_transpose_phase if phase else conv_transpose_direct
+    fn = conv_transpose_phase if phase and self.stride > 1 else conv_transpose_direct
     return fn(x, kernel, self.stride, padding)
 
 
