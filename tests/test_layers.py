@@ -76,7 +76,7 @@ def test_upconv_packs_its_phases_into_one_conv_on_large_inputs():
   # conv to 4x the channels does no extra taps; it is chosen from 4096 input pixels (batch x H x W).
   pad = ((2, 2), (2, 2))
   conv_t = lambda x, w: layers.conv_transpose_phase(x, w, 2, pad)
-  small, w = _inputs(4, 4, channels=40, out_channels=16)  # over 32: convs, not patches
+  small, w = _inputs(8, 4, channels=40, out_channels=16)  # big enough for convs, not patches
   assert _count_convs(conv_t, small, w) == 4
   large, w = _inputs(45, 4, channels=40, out_channels=16)  # 2 x 45 x 46 pixels
   assert _count_convs(conv_t, large, w) == 1

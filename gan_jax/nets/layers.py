@@ -52,15 +52,18 @@ def conv_direct(x, kernel, stride: int, padding: Padding):
 
 
 def _conv_valid(x, kernel):
-  """Stride-1, unpadded conv. Small inputs (after padding at most 6x6: the innermost U-Net levels)
-  go through explicit patches and one matmul, whose backward is also matmuls: XLA CPU's conv
-  backward runs such tiny, wide inputs (2x2, 1024 channels) tens of times below its matmul speed.
-  So do 2x2 kernels on few channels (the first stride-2 conv of an RGB net after space-to-depth):
-  U-Net's first conv at 256 px, batch 4, kernel gradient 27 -> 14 ms; PatchGAN's first, both
-  gradients, 9.1 -> 5.6 ms at batch 1."""
+  """Stride-1, unpadded conv. Small inputs (after padding at most 6x6: the innermost U-Net levels;
+  up to 100 pixels over the whole batch) go through explicit patches and one matmul, whose
+  backward is also matmuls: XLA CPU's conv backward runs such tiny, wide inputs (2x2, 1024
+  channels) tens of times below its matmul speed. At batch 1 the U-Net's 9x9 inputs gain too
+  (fwd + bwd of the 16 -> 8 px down conv 34 -> 21 ms, 8 -> 16 px up conv 90 -> 72 ms); at batch 4
+  they lose (70 -> 84 ms). So do 2x2 kernels on few channels (the first stride-2 conv of an RGB
+  net after space-to-depth): U-Net's first conv at 256 px, batch 4, kernel gradient 27 -> 14 ms;
+  PatchGAN's first, both gradients, 9.1 -> 5.6 ms at batch 1."""
   b, h, w, c = x.shape
   kh, kw, _, o = kernel.shape
-  if h * w > 36 and not (kh * kw <= 4 and c <= 32):
+  small = h * w <= 36 or b * h * w <= 100
+  if not small and not (kh * kw <= 4 and c <= 32):
     return conv_direct(x, kernel, 1, ((0, 0), (0, 0)))
   oh, ow = h - kh + 1, w - kw + 1
   patches = jnp.concatenate(
