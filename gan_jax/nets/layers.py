@@ -47,6 +47,11 @@ def depth_to_space(x: jax.Array, s: int) -> jax.Array:
   return x.reshape(b, h * s, w * s, c // (s * s))
 
 
+def _pad_spatial(x, pad_y, pad_x):
+  """Zero-pads (negative: crops) the H and W axes of [B, H, W, C]."""
+  return jax.lax.pad(x, jnp.zeros((), x.dtype), [(0, 0, 0), (*pad_y, 0), (*pad_x, 0), (0, 0, 0)])
+
+
 def conv_direct(x, kernel, stride: int, padding: Padding):
   return jax.lax.conv_general_dilated(x, kernel, (stride, stride), padding, dimension_numbers=_DIMS)
 
@@ -83,7 +88,7 @@ def conv_phase(x, kernel, stride: int, padding: Padding):
   pads = [
     (lo, (o - 1) * s + kp - n - lo) for n, (lo, _), o in zip((h, w), padding, out, strict=True)
   ]
-  x = jax.lax.pad(x, jnp.zeros((), x.dtype), [(0, 0, 0), (*pads[0], 0), (*pads[1], 0), (0, 0, 0)])
+  x = _pad_spatial(x, *pads)
   kernel = jnp.pad(kernel, ((0, kp - k), (0, kp - k), (0, 0), (0, 0)))
   o = kernel.shape[-1]
   # [kp, kp, C, O] -> [kp/s, kp/s, (dy, dx, C), O], matching space_to_depth's channel order.
@@ -133,7 +138,7 @@ def _phase_taps(n_in: int, k: int, s: int, pad: tuple[int, int]):
 
 
 def _pad_apart(x, pad_y, pad_x):
-  x = jax.lax.pad(x, jnp.zeros((), x.dtype), [(0, 0, 0), (*pad_y, 0), (*pad_x, 0), (0, 0, 0)])
+  x = _pad_spatial(x, pad_y, pad_x)
   # Keep the padding a separate array: folded into the conv as its padding, XLA CPU runs small
   # inputs (2x2 with 1024 channels) 50x slower.
   return jax.lax.optimization_barrier(x)
@@ -194,9 +199,7 @@ def conv_taps(x, kernel, padding: Padding):
   matmul to every tap's output, then the taps' shifted sum. XLA CPU ran PatchGAN's last conv
   (4x4, 512 -> 1 channel on 31x31) at 3% of its matmul speed: fwd + bwd 35 -> 7 ms at batch 4,
   28 -> 3 ms at batch 1."""
-  x = jax.lax.pad(
-    x, jnp.zeros((), x.dtype), [(0, 0, 0), (*padding[0], 0), (*padding[1], 0), (0, 0, 0)]
-  )
+  x = _pad_spatial(x, *padding)
   b, h, w, c = x.shape
   kh, kw, _, o = kernel.shape
   oh, ow = h - kh + 1, w - kw + 1
@@ -245,7 +248,7 @@ class StridedConv(_Conv):
   def _apply(self, x, kernel, padding, phase):
     if phase and self.stride > 1:
       return conv_phase(x, kernel, self.stride, padding)
-    if phase and self.stride == 1 and kernel.shape[0] * kernel.shape[1] * kernel.shape[3] <= 16:
+    if phase and kernel.shape[0] * kernel.shape[1] * kernel.shape[3] <= 16:  # stride 1
       return conv_taps(x, kernel, padding)
     return conv_direct(x, kernel, self.stride, padding)
 
