@@ -47,9 +47,10 @@ def _check(direct, phase, x, w, stride, padding):
 
 
 @pytest.mark.parametrize("h,k,stride,padding", CONVS)
-def test_strided_conv_phase_matches_direct(h, k, stride, padding):
+@pytest.mark.parametrize("form", [layers.conv_phase, layers.conv_patches])
+def test_strided_conv_phase_matches_direct(h, k, stride, padding, form):
   x, w = _inputs(h, k)
-  _check(layers.conv_direct, layers.conv_phase, x, w, stride, padding)
+  _check(layers.conv_direct, form, x, w, stride, padding)
 
 
 @pytest.mark.parametrize("h,k,stride,padding", UPCONVS)
@@ -58,6 +59,7 @@ def test_transposed_conv_phase_matches_direct(h, k, stride, padding, out_channel
   x, w = _inputs(h, k, out_channels=out_channels)
   _check(layers.conv_transpose_direct, layers.conv_transpose_phase, x, w, stride, padding)
   _check(layers.conv_transpose_direct, layers.conv_transpose_phase_packed, x, w, stride, padding)
+  _check(layers.conv_transpose_direct, layers.conv_transpose_taps, x, w, stride, padding)
 
 
 def test_tiny_inputs_take_the_matmul_path_and_agree():
@@ -69,6 +71,24 @@ def test_tiny_inputs_take_the_matmul_path_and_agree():
 
 def _count_convs(fn, *args) -> int:
   return str(jax.make_jaxpr(fn)(*args)).count("conv_general_dilated")
+
+
+@pytest.mark.parametrize("cls,stride,padding", [(layers.StridedConv, 2, 1), (layers.UpConv, 2, 2)])
+def test_few_pixels_take_matmuls_on_the_kernel_in_its_own_layout(cls, stride, padding):
+  # The U-Net's inner levels: up to FEW_PIXELS output (strided) or input (transposed) pixels over
+  # the batch go through conv_patches / conv_transpose_taps: no conv, and no transposed or sliced
+  # copy of the kernel. Twice that, and the space-to-depth / phase forms take over.
+  side = 16 if cls is layers.StridedConv else 8  # 8x8 outputs from 16x16, or 8x8 inputs
+  assert layers.FEW_PIXELS == 64
+  x = jnp.asarray(np.random.RandomState(0).randn(1, side, side, 40), jnp.float32)
+  module = cls(16, 4, stride, padding, formulation="phase")
+  params = module.init(jax.random.key(0), x)
+  jaxpr = str(jax.make_jaxpr(lambda p: module.apply(p, x))(params))
+  assert "conv_general_dilated" not in jaxpr and "transpose" not in jaxpr
+  direct = cls(16, 4, stride, padding, formulation="direct")
+  np.testing.assert_allclose(module.apply(params, x), direct.apply(params, x), atol=1e-5)
+  more = jnp.concatenate([x, x])
+  assert _count_convs(lambda x: module.apply(params, x), more) > 0
 
 
 def test_upconv_packs_its_phases_into_one_conv_on_large_inputs():

@@ -6,10 +6,12 @@ convolutions with lhs dilation, which it runs an order of magnitude below its de
 - a strided conv as space-to-depth + a stride-1 conv (kernel zero-padded to a stride multiple), and
 - a transposed conv as stride-1 convs, one per output phase or one producing stride^2 x the
   channels + depth-to-space (the sub-pixel / phase decomposition),
-whose forward and backward passes are all stride-1 convolutions; and a stride-1 conv with a single
-output channel (PatchGAN's last) as a matmul and shifted sums. TPU and GPU compile the direct
-forms well, so they keep them. tests/test_layers.py checks that both formulations agree, forward and
-gradients, for every kernel, stride and padding the nets use.
+whose forward and backward passes are all stride-1 convolutions; where there are few pixels and the
+kernel dominates (the U-Net's inner levels), both as matmuls on the kernel in its own layout; and a
+stride-1 conv with a single output channel (PatchGAN's last) as a matmul and shifted sums. TPU and
+GPU compile the direct forms well, so they keep them. tests/test_layers.py checks that every form
+agrees with the direct one, forward and gradients, for every kernel, stride and padding the nets
+use.
 """
 
 import functools
@@ -22,6 +24,13 @@ import jax.numpy as jnp
 Padding = tuple[tuple[int, int], tuple[int, int]]
 FORMULATIONS = ("auto", "direct", "phase")
 _DIMS = ("NHWC", "HWIO", "NHWC")
+# On CPU, strided convs with at most this many output pixels (over the batch), and transposed convs
+# with at most this many input pixels, go through `conv_patches` / `conv_transpose_taps`. The
+# U-Net's inner levels at 512-1024 channels, fwd + bwd, at batch 1: down 16 -> 8 px 24 -> 21 ms,
+# 8 -> 4 px 16 -> 12, 4 -> 2 px 21 -> 17; up 1 -> 2 px 19 -> 3, 2 -> 4 px 55 -> 20, 4 -> 8 px
+# 44 -> 20, 8 -> 16 px 74 -> 64; at batch 4 up 4 -> 8 px 76 -> 50. The next sizes lose (batch 1:
+# down 32 -> 16 px 37 -> 45 ms, up 16 -> 32 px 73 -> 133).
+FEW_PIXELS = 64
 
 
 def resolve(formulation: str) -> str:
@@ -56,6 +65,17 @@ def conv_direct(x, kernel, stride: int, padding: Padding):
   return jax.lax.conv_general_dilated(x, kernel, (stride, stride), padding, dimension_numbers=_DIMS)
 
 
+def _patches(x, kh: int, kw: int, s: int, oh: int, ow: int):
+  """[B, oh, ow, kh*kw*C]: the input window of every output position of a stride-s conv, channel
+  index (ky, kx, c), the kernel's own order, so `kernel.reshape(kh*kw*C, O)` is free."""
+  rows = [
+    x[:, i : i + s * (oh - 1) + 1 : s, j : j + s * (ow - 1) + 1 : s]
+    for i in range(kh)
+    for j in range(kw)
+  ]
+  return jnp.concatenate(rows, -1)
+
+
 def _conv_valid(x, kernel):
   """Stride-1, unpadded conv. Small inputs (after padding at most 6x6: the innermost U-Net levels;
   up to 100 pixels over the whole batch) go through explicit patches and one matmul, whose
@@ -71,10 +91,21 @@ def _conv_valid(x, kernel):
   if not small and not (kh * kw <= 4 and c <= 32):
     return conv_direct(x, kernel, 1, ((0, 0), (0, 0)))
   oh, ow = h - kh + 1, w - kw + 1
-  patches = jnp.concatenate(
-    [x[:, i : i + oh, j : j + ow] for i in range(kh) for j in range(kw)], -1
-  )
+  patches = _patches(x, kh, kw, 1, oh, ow)
   return (patches.reshape(-1, kh * kw * c) @ kernel.reshape(kh * kw * c, o)).reshape(b, oh, ow, o)
+
+
+def conv_patches(x, kernel, stride: int, padding: Padding):
+  """`conv_direct` as explicit patches (in the kernel's layout) and one matmul. For few output
+  pixels, where the kernel outweighs the activations: space-to-depth would rearrange the kernel
+  (4 MB to 16 MB in the U-Net's inner levels) forwards and its gradient backwards, a copy that
+  costs more than the matmul."""
+  kh, kw, c, o = kernel.shape
+  x = _pad_spatial(x, *padding)
+  b, h, w, _ = x.shape
+  oh, ow = (h - kh) // stride + 1, (w - kw) // stride + 1
+  patches = _patches(x, kh, kw, stride, oh, ow).reshape(-1, kh * kw * c)
+  return (patches @ kernel.reshape(kh * kw * c, o)).reshape(b, oh, ow, o)
 
 
 def conv_phase(x, kernel, stride: int, padding: Padding):
@@ -209,6 +240,34 @@ def conv_taps(x, kernel, padding: Padding):
   return functools.reduce(jnp.add, taps)
 
 
+def conv_transpose_taps(x, kernel, stride: int, padding: Padding):
+  """`conv_transpose_direct` as every tap's output from one batched matmul over the kernel's own
+  [k*k, in, out] blocks, each placed on the strided output grid (an interior pad) and summed. For
+  few input pixels: no sub-kernel slices or rearranged copies of the kernel, and its gradient comes
+  out in place. Input i reaches output s*i + lo - t through tap t."""
+  s = stride
+  kh, kw, c, o = kernel.shape
+  b, h, w, _ = x.shape
+  (lo_y, hi_y), (lo_x, hi_x) = padding
+  out_h, out_w = (h - 1) * s + lo_y + hi_y - kh + 2, (w - 1) * s + lo_x + hi_x - kw + 2
+  every = jnp.broadcast_to(x.reshape(1, b * h * w, c), (kh * kw, b * h * w, c))
+  per_tap = jax.lax.dot_general(every, kernel.reshape(kh * kw, c, o), (((2,), (1,)), ((0,), (0,))))
+  per_tap = per_tap.reshape(kh, kw, b, h, w, o)
+  zero = jnp.zeros((), x.dtype)
+  placed = []
+  for i in range(kh):
+    for j in range(kw):
+      top, left = lo_y - i, lo_x - j
+      grid = [
+        (0, 0, 0),
+        (top, out_h - top - (h - 1) * s - 1, s - 1),
+        (left, out_w - left - (w - 1) * s - 1, s - 1),
+        (0, 0, 0),
+      ]
+      placed.append(jax.lax.pad(per_tap[i, j], zero, grid))
+  return functools.reduce(jnp.add, placed)
+
+
 def _pairs(padding) -> Padding:
   if isinstance(padding, int):
     return ((padding, padding), (padding, padding))
@@ -247,7 +306,12 @@ class StridedConv(_Conv):
 
   def _apply(self, x, kernel, padding, phase):
     if phase and self.stride > 1:
-      return conv_phase(x, kernel, self.stride, padding)
+      s, k = self.stride, kernel.shape[0]
+      (top, bottom), (left, right) = padding
+      _, h, w, _ = x.shape
+      out = x.shape[0] * ((h + top + bottom - k) // s + 1) * ((w + left + right - k) // s + 1)
+      fn = conv_patches if out <= FEW_PIXELS else conv_phase
+      return fn(x, kernel, s, padding)
     if phase and kernel.shape[0] * kernel.shape[1] * kernel.shape[3] <= 16:  # stride 1
       return conv_taps(x, kernel, padding)
     return conv_direct(x, kernel, self.stride, padding)
@@ -261,7 +325,10 @@ class UpConv(_Conv):
   """
 
   def _apply(self, x, kernel, padding, phase):
-    fn = conv_transpose_phase if phase and self.stride > 1 else conv_transpose_direct
+    if not (phase and self.stride > 1):
+      return conv_transpose_direct(x, kernel, self.stride, padding)
+    few = x.shape[0] * x.shape[1] * x.shape[2] <= FEW_PIXELS
+    fn = conv_transpose_taps if few else conv_transpose_phase
     return fn(x, kernel, self.stride, padding)
 
 
