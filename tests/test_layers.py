@@ -67,6 +67,8 @@ def test_tiny_inputs_take_the_matmul_path_and_agree():
   x, w = _inputs(2, 4, channels=32, out_channels=24)
   _check(layers.conv_direct, layers.conv_phase, x, w, 2, ((1, 1), (1, 1)))
   _check(layers.conv_transpose_direct, layers.conv_transpose_phase, x, w, 2, ((2, 2), (2, 2)))
+  # One output pixel: conv_patches' matmul backward takes its one-row branch.
+  _check(layers.conv_direct, layers.conv_patches, x[:1, :, :2], w, 2, ((1, 1), (1, 1)))
 
 
 def _count_convs(fn, *args) -> int:
