@@ -127,6 +127,33 @@ def test_single_output_conv_as_taps_matches_direct(h, k, padding):
   np.testing.assert_allclose(module.apply(params, x), direct.apply(params, x), atol=1e-5)
 
 
+@pytest.mark.parametrize(
+  "h,k,padding,s",
+  [
+    (9, 7, ((0, 0), (0, 0)), 2),  # ResNet G's last conv (after its reflect pad), odd size
+    (8, 7, ((3, 3), (3, 3)), 2),
+    (7, 3, ((1, 2), (0, 1)), 2),  # asymmetric
+    (10, 4, ((1, 1), (1, 1)), 3),
+  ],
+)
+def test_few_output_conv_packed_matches_direct(h, k, padding, s):
+  x, w = _inputs(h, k, channels=6, out_channels=3)
+  packed = lambda x, w, stride, padding: layers.conv_packed(x, w, padding, s)
+  _check(layers.conv_direct, packed, x, w, 1, padding)
+
+
+def test_few_output_conv_packs_on_large_inputs_only():
+  # From 4096 pixels over the batch, a stride-1 conv to <= 4 channels is one conv on
+  # space_to_depth (which transposes); below that, and with more outputs, a plain conv.
+  routes = {}
+  for side, features in [(64 + 6, 3), (32 + 6, 3), (64 + 6, 5)]:
+    x = jnp.zeros((1, side, side, 4))
+    module = layers.StridedConv(features, 7, 1, 0, formulation="phase")
+    params = module.init(jax.random.key(0), x)
+    routes[side, features] = "transpose" in str(jax.make_jaxpr(module.apply)(params, x))
+  assert routes == {(70, 3): True, (38, 3): False, (70, 5): False}
+
+
 def test_upconv_doubles_size_like_pytorch_convtranspose():
   # PyTorch ConvTranspose2d(k=4, s=2, p=1): out = 2 * in; here padding k - 1 - p = 2.
   x = jnp.ones((1, 5, 6, 4))
