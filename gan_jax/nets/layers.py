@@ -78,12 +78,13 @@ def _patches(x, kh: int, kw: int, s: int, oh: int, ow: int):
 
 
 def _conv_valid(x, kernel):
-  """Stride-1, unpadded conv. Small inputs (after padding at most 6x6: the innermost U-Net levels;
-  up to 100 pixels over the whole batch) go through explicit patches and one matmul, whose
-  backward is also matmuls: XLA CPU's conv backward runs such tiny, wide inputs (2x2, 1024
-  channels) tens of times below its matmul speed. At batch 1 the U-Net's 9x9 inputs gain too
-  (fwd + bwd of the 16 -> 8 px down conv 34 -> 21 ms, 8 -> 16 px up conv 90 -> 72 ms); at batch 4
-  they lose (70 -> 84 ms). So do 2x2 kernels on few channels (the first stride-2 conv of an RGB
+  """Stride-1, unpadded conv. Small inputs (after padding at most 6x6; up to 100 pixels over the
+  whole batch) go through explicit patches and one matmul, whose backward is also matmuls: XLA
+  CPU's conv backward runs such tiny, wide inputs (2x2, 1024 channels) tens of times below its
+  matmul speed. (Measured on the U-Net's inner levels, which FEW_PIXELS now routes to
+  conv_patches / conv_transpose_taps: at batch 1 its 9x9 inputs gained too, fwd + bwd of the
+  16 -> 8 px down conv 34 -> 21 ms, 8 -> 16 px up conv 90 -> 72 ms; at batch 4 they lost,
+  70 -> 84 ms.) So do 2x2 kernels on few channels (the first stride-2 conv of an RGB
   net after space-to-depth): U-Net's first conv at 256 px, batch 4, kernel gradient 27 -> 14 ms;
   PatchGAN's first, both gradients, 9.1 -> 5.6 ms at batch 1."""
   b, h, w, c = x.shape
@@ -137,7 +138,7 @@ def conv_phase(x, kernel, stride: int, padding: Padding):
   s = stride
   k = kernel.shape[0]
   kp = -(-k // s) * s  # kernel side rounded up to a multiple of the stride, extra taps zero
-  b, h, w, c = x.shape
+  _, h, w, _ = x.shape
   out = [(n + lo + hi - k) // s + 1 for n, (lo, hi) in zip((h, w), padding, strict=True)]
   # Pad (or crop) each side's end so exactly (out - 1) * s + kp padded pixels remain.
   pads = [
