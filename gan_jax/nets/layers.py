@@ -57,6 +57,16 @@ def depth_to_space(x: jax.Array, s: int) -> jax.Array:
   return x.reshape(b, h * s, w * s, c // (s * s))
 
 
+def _conv_out(n: int, k: int, s: int, pad: tuple[int, int]) -> int:
+  """Output length of a conv along one dim: input n, kernel k, stride s, padding (lo, hi)."""
+  return (n + pad[0] + pad[1] - k) // s + 1
+
+
+def _conv_transpose_out(n: int, k: int, s: int, pad: tuple[int, int]) -> int:
+  """Output length of a transposed conv (`lax.conv_transpose` padding) along one dim."""
+  return (n - 1) * s + pad[0] + pad[1] - k + 2
+
+
 def _pad_spatial(x, pad_y, pad_x):
   """Zero-pads (negative: crops) the H and W axes of [B, H, W, C]."""
   return jax.lax.pad(x, jnp.zeros((), x.dtype), [(0, 0, 0), (*pad_y, 0), (*pad_x, 0), (0, 0, 0)])
@@ -139,7 +149,7 @@ def conv_phase(x, kernel, stride: int, padding: Padding):
   k = kernel.shape[0]
   kp = -(-k // s) * s  # kernel side rounded up to a multiple of the stride, extra taps zero
   _, h, w, _ = x.shape
-  out = [(n + lo + hi - k) // s + 1 for n, (lo, hi) in zip((h, w), padding, strict=True)]
+  out = [_conv_out(n, k, s, pad) for n, pad in zip((h, w), padding, strict=True)]
   # Pad (or crop) each side's end so exactly (out - 1) * s + kp padded pixels remain.
   pads = [
     (lo, (o - 1) * s + kp - n - lo) for n, (lo, _), o in zip((h, w), padding, out, strict=True)
@@ -194,8 +204,8 @@ def _phase_taps(n_in: int, k: int, s: int, pad: tuple[int, int]):
   Returns (per-phase (first tap, number of taps, offset in the window), window size, input pad,
   out length, r); the phases' outputs interleaved on the grid, cropped from r, are the result.
   """
-  lo, hi = pad
-  n_out = (n_in - 1) * s + 1 + lo + hi - k + 1
+  lo = pad[0]
+  n_out = _conv_transpose_out(n_in, k, s, pad)
   phases = []
   for a in range(s):
     ts = [t for t in range(k) if (a + t - lo) % s == 0]
@@ -298,8 +308,11 @@ def conv_transpose_taps(x, kernel, stride: int, padding: Padding):
   s = stride
   kh, kw, c, o = kernel.shape
   b, h, w, _ = x.shape
-  (lo_y, hi_y), (lo_x, hi_x) = padding
-  out_h, out_w = (h - 1) * s + lo_y + hi_y - kh + 2, (w - 1) * s + lo_x + hi_x - kw + 2
+  (lo_y, _), (lo_x, _) = padding
+  out_h, out_w = (
+    _conv_transpose_out(h, kh, s, padding[0]),
+    _conv_transpose_out(w, kw, s, padding[1]),
+  )
   every = jnp.broadcast_to(x.reshape(1, b * h * w, c), (kh * kw, b * h * w, c))
   per_tap = jax.lax.dot_general(every, kernel.reshape(kh * kw, c, o), (((2,), (1,)), ((0,), (0,))))
   per_tap = per_tap.reshape(kh, kw, b, h, w, o)
@@ -357,9 +370,8 @@ class StridedConv(_Conv):
   def _apply(self, x, kernel, padding, phase):
     if phase and self.stride > 1:
       s, k = self.stride, kernel.shape[0]
-      (top, bottom), (left, right) = padding
-      _, h, w, _ = x.shape
-      out = x.shape[0] * ((h + top + bottom - k) // s + 1) * ((w + left + right - k) // s + 1)
+      b, h, w, _ = x.shape
+      out = b * _conv_out(h, k, s, padding[0]) * _conv_out(w, k, s, padding[1])
       fn = conv_patches if out <= FEW_PIXELS else conv_phase
       return fn(x, kernel, s, padding)
     if phase and kernel.shape[0] * kernel.shape[1] * kernel.shape[3] <= 16:  # stride 1
