@@ -86,6 +86,9 @@ def get_config(arg=None):
     c.checkpoint_every = 500
     c.eval.batch_size = 5
   elif preset == "tiny":
+    # Compile time is all there is at these sizes, and the direct convs compile fastest; the CPU
+    # formulations "auto" picks are checked against them in tests/test_layers.py.
+    model.conv_formulation = "direct"
     c.image_size = 32
     c.batch_size = 2
     c.data.name = "toon/unpaired_small"

@@ -66,6 +66,9 @@ def get_config(arg=None):
     model.g_features = 32
     model.d_features = 32
   elif preset == "tiny":
+    # Compile time is all there is at these sizes, and the direct convs compile fastest; the CPU
+    # formulations "auto" picks are checked against them in tests/test_layers.py.
+    model.conv_formulation = "direct"
     # Seconds per run: tests and CI.
     c.image_size = 32
     c.batch_size = 8
