@@ -57,7 +57,8 @@ def test_strided_conv_phase_matches_direct(h, k, stride, padding, form):
 @pytest.mark.parametrize("out_channels", [5, 16])  # packed below 16 outputs, per phase from 16
 def test_transposed_conv_phase_matches_direct(h, k, stride, padding, out_channels):
   x, w = _inputs(h, k, out_channels=out_channels)
-  # At 5 outputs conv_transpose_phase is the packed form; at 16, per phase, so also check packed.
+  # conv_transpose_phase is the packed form at 5 outputs and per phase at 16, so the second
+  # check covers the other two forms: taps at 5, packed at 16.
   _check(layers.conv_transpose_direct, layers.conv_transpose_phase, x, w, stride, padding)
   other = layers.conv_transpose_taps if out_channels < 16 else layers.conv_transpose_phase_packed
   _check(layers.conv_transpose_direct, other, x, w, stride, padding)
