@@ -108,14 +108,21 @@ def test_pixel_discriminator_keeps_the_resolution():
   )
 
 
-def test_step_losses_are_the_reference_objective():
-  """d_loss = 0.5 (BCE(D(A,G(A)),0) + BCE(D(A,B),1)); g_loss = BCE(D'(A,G(A)),1) + 100 |G(A)-B|."""
+@pytest.fixture(scope="module")
+def tiny_state():
+  """The :tiny config, a batch of two random pairs and a fresh state."""
   config = config_lib.load_config(str(ROOT / "configs/pix2pix.py") + ":tiny")
   rng = np.random.RandomState(0)
   batch = {
     k: jnp.asarray(rng.randint(0, 256, (2, 32, 32, 3)), jnp.uint8) for k in ("image_a", "image_b")
   }
   state = jax.jit(functools.partial(pix2pix.create_state, config))(jax.random.key(0), batch)
+  return config, batch, state
+
+
+def test_step_losses_are_the_reference_objective(tiny_state):
+  """d_loss = 0.5 (BCE(D(A,G(A)),0) + BCE(D(A,B),1)); g_loss = BCE(D'(A,G(A)),1) + 100 |G(A)-B|."""
+  config, batch, state = tiny_state
   new_state, m = jax.jit(functools.partial(pix2pix.train_step, config))(state, batch)
 
   source, target = (common.to_float_images(batch[k]) for k in ("image_a", "image_b"))
@@ -134,6 +141,22 @@ def test_step_losses_are_the_reference_objective():
   new_logits, _ = common.apply_net(d, new_state.d.params, new_state.d.batch_stats, pair(fake))
   np.testing.assert_allclose(m["g_adv"], bce(new_logits, 1), rtol=1e-4)
   np.testing.assert_allclose(m["g_loss"], m["g_adv"] + 100.0 * m["g_l1"], rtol=1e-5)
+
+
+def test_translate_normalises_each_image_on_its_own(tiny_state):
+  """The reference tests one image at a time: with batch norm in train mode (its default test),
+  an image's output must not depend on the other images of the batch."""
+  config, batch, state = tiny_state
+  x, y = (common.to_float_images(batch[k][:1]) for k in ("image_a", "image_b"))
+  translate = jax.jit(lambda images: pix2pix.translate(config, state, images, jax.random.key(3)))
+  with_y, with_noise = (translate(jnp.concatenate([x, other], 0)) for other in (y, -y))
+  np.testing.assert_allclose(with_y[0], with_noise[0], atol=1e-6)
+  assert float(jnp.abs(with_y[1] - with_noise[1]).mean()) > 1e-3
+  # ...and it is the train-mode net: the running statistics (eval_mode) give another image.
+  config.model.eval_mode = True
+  eval_mode = pix2pix.translate(config, state, jnp.concatenate([x, y], 0), jax.random.key(3))
+  config.model.eval_mode = False
+  assert float(jnp.abs(eval_mode[0] - with_y[0]).mean()) > 1e-3
 
 
 def optax_bce(logits, label):

@@ -44,6 +44,24 @@ def apply_net(module, params, batch_stats, *inputs, train: bool = True, rngs=Non
   return module.apply(variables, *inputs, train=train, rngs=rngs), batch_stats
 
 
+def translate_images(module, params, batch_stats, images, rng, train: bool):
+  """A generator over a batch of source images as the references test: one image at a time.
+
+  Their test scripts force batch size 1, so in train mode (the default way they test) batch norm
+  normalises each image with its own statistics, and dropout draws a fresh mask per image. Here
+  each image is a batch of one under `jax.vmap`: an image's output does not depend on the others
+  in its batch or on the batch size. In eval mode (`train` False) the running statistics are used.
+  """
+  if not train:
+    return apply_net(module, params, batch_stats, images, train=False)[0]
+
+  def one(image, key):
+    out, _ = apply_net(module, params, batch_stats, image[None], train=True, rngs={"dropout": key})
+    return out[0]
+
+  return jax.vmap(one)(images, jax.random.split(rng, images.shape[0]))
+
+
 def apply_updates(net: NetState, tx: optax.GradientTransformation, grads, batch_stats) -> NetState:
   updates, opt_state = tx.update(grads, net.opt_state, net.params)
   return NetState(

@@ -151,12 +151,13 @@ def train_step(config, state: State, batch):
 
 def translate(config, state: State, images, rng, direction=None):
   """Source-domain images in [-1, 1] -> target domain, as the reference tests: by default with
-  dropout on and batch norm on the batch's own statistics (config.model.eval_mode=False).
+  dropout on and batch norm on each image's own statistics (config.model.eval_mode=False).
   `direction` is always the trained one (config.data.direction) for pix2pix."""
   del direction
-  train = not config.model.eval_mode
-  out, _ = _generator(config, state.g.params, state.g.batch_stats, images, rng, train=train)
-  return out
+  g, _ = _nets(config)
+  return common.translate_images(
+    g, state.g.params, state.g.batch_stats, images, rng, train=not config.model.eval_mode
+  )
 
 
 def generate(config, state: State, inputs, rng):

@@ -94,15 +94,14 @@ def translation_functions(generator):
 
   def translate(config, state: State, images_, rng, direction=None):
     name = "b2a" if direction == "BtoA" else "a2b"
-    out, _ = common.apply_net(
+    return common.translate_images(
       generator(config),
       state.g.params[name],
       state.g.batch_stats[name],
       images_,
+      rng,
       train=not config.model.eval_mode,
-      rngs={"dropout": rng},
     )
-    return out
 
   def generate(config, state: State, inputs, rng):
     return translate(config, state, inputs, rng)
