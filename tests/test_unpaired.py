@@ -79,6 +79,19 @@ def test_resnet_generator_matches_the_reference_architecture(blocks, size, norm)
   assert out.shape == (2, size, size, 3)
 
 
+def test_resnet_generator_cannot_see_a_constant_added_to_its_input():
+  """Reflect padding, then instance norm right after the first conv, as the reference builds it:
+  the output is blind to the input's mean colour (issue 5's note: what that costs on toon), where
+  DualGAN's U-Net, whose first conv has no norm and whose skips reach the output, is not."""
+  x = jax.random.uniform(jax.random.key(1), (1, 16, 16, 3), minval=-1, maxval=1)
+  shift = jnp.array([0.3, -0.2, 0.1])
+  for g, blind in ((ResnetGenerator(2, 8), True), (dualgan_nets.DualUNet(4, 8), False)):
+    variables = jax.jit(g.init)(jax.random.key(0), x)
+    apply = jax.jit(g.apply)
+    change = float(jnp.abs(apply(variables, x + shift) - apply(variables, x)).max())
+    assert (change < 1e-4) == blind, (type(g).__name__, change)
+
+
 @pytest.mark.parametrize("disc,patch_shape", [("global", (2, 1)), ("patch", (2, 4, 4, 1))])
 def test_dualgan_nets_match_the_reference_architecture(disc, patch_shape):
   g_ref, d_ref = reference_dualgan_params(8, 64, 64, 256, disc)
