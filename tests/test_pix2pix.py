@@ -153,9 +153,9 @@ def test_translate_normalises_each_image_on_its_own(tiny_state):
   np.testing.assert_allclose(with_y[0], with_noise[0], atol=1e-6)
   assert float(jnp.abs(with_y[1] - with_noise[1]).mean()) > 1e-3
   # ...and it is the train-mode net: the running statistics (eval_mode) give another image.
-  config.model.eval_mode = True
-  eval_mode = pix2pix.translate(config, state, jnp.concatenate([x, y], 0), jax.random.key(3))
-  config.model.eval_mode = False
+  eval_config = config.copy_and_resolve_references()
+  eval_config.model.eval_mode = True
+  eval_mode = pix2pix.translate(eval_config, state, jnp.concatenate([x, y], 0), jax.random.key(3))
   assert float(jnp.abs(eval_mode[0] - with_y[0]).mean()) > 1e-3
 
 
