@@ -198,8 +198,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.eval_size = 0
   c.data.flip = False  # random horizontal flip
   c.data.skip_bad_images = False  # skip (and count) unreadable images instead of stopping
-  c.data.read_threads = 2  # grain threads reading and augmenting examples
-  c.data.prefetch = 4  # batches read ahead
+  # grain threads reading and augmenting batches (one batch each); 0 = one per CPU core, up to 16.
+  # Two threads fed one H100 181 img/s of 256 px pix2pix pairs against the step's 730.
+  c.data.read_threads = 0
+  c.data.prefetch = 4  # batches read ahead (raised to read_threads: each thread fills one)
 
   c.ckpt = ml_collections.ConfigDict()
   c.ckpt.max_to_keep = 3

@@ -1,6 +1,7 @@
 """The grain pipeline: per-process shards, resumable order, augmentation shared by a pair."""
 
 import hashlib
+import os
 
 import numpy as np
 import pytest
@@ -66,6 +67,28 @@ def test_iterator_state_resumes_exactly(tfds_data_dir):
   resumed.set_state(state)
   for want in expected:
     np.testing.assert_array_equal(next(resumed)["image"], want)
+
+
+def test_read_threads_default_to_the_cores_and_never_change_the_batches(tfds_data_dir):
+  auto = pipeline.read_options(_config(tfds_data_dir).data)
+  assert auto.num_threads == min(pipeline.MAX_AUTO_READ_THREADS, len(os.sched_getaffinity(0)))
+  # Each thread builds a whole batch and starts only while the buffer has room for it.
+  assert auto.prefetch_buffer_size >= auto.num_threads
+  eight = pipeline.read_options(_config(tfds_data_dir, "data.read_threads=8").data)
+  assert (eight.num_threads, eight.prefetch_buffer_size) == (8, 8)
+  jitter = ("data.crop=random", "data.load_size=40", "data.flip=true")
+  take = lambda threads: [
+    b["image"]
+    for b, _ in zip(
+      pipeline.make_dataset(
+        _config(tfds_data_dir, *jitter, f"data.read_threads={threads}"), "unconditional", 4
+      ),
+      range(6),
+      strict=False,
+    )
+  ]
+  for one, many in zip(take(1), take(8), strict=True):
+    np.testing.assert_array_equal(one, many)
 
 
 def test_pair_gets_one_crop_and_one_flip():

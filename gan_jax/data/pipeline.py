@@ -9,6 +9,8 @@ uninterrupted one would have. Augmentation follows the reference translation cod
 image of a pair. Images stay uint8 until the train step (4x less to move to the devices).
 """
 
+import os
+
 import grain
 import jax
 import numpy as np
@@ -20,6 +22,9 @@ from gan_jax.data import sources
 from gan_jax.errors import ConfigError, DataError
 
 CROPS = ("random", "center", "none")
+# data.read_threads=0 starts one reader thread per CPU core, up to this many. Image decoding and
+# resizing release the GIL, so the threads scale with the cores.
+MAX_AUTO_READ_THREADS = 16
 # The image keys of a batch, per layout; everything else in an example (labels, ids, file names)
 # stays on the host.
 BATCH_KEYS = {
@@ -48,6 +53,17 @@ def batch_spec(layout: str, batch_size: int, image_size: int) -> dict:
   """Shapes and dtypes of a batch, without reading any data."""
   shape = (batch_size, image_size, image_size, 3)
   return {k: jax.ShapeDtypeStruct(shape, np.uint8) for k in BATCH_KEYS[layout]}
+
+
+def read_options(data) -> grain.ReadOptions:
+  """grain's ReadOptions for config.data: each reader thread builds one whole batch, and a thread
+  can start a batch only while the prefetch buffer has room, so the buffer holds at least one batch
+  per thread."""
+  threads = data.read_threads
+  if threads == 0:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    threads = max(1, min(MAX_AUTO_READ_THREADS, cores or 1))
+  return grain.ReadOptions(num_threads=threads, prefetch_buffer_size=max(data.prefetch, threads))
 
 
 def _split(splits: dict, name: str, what: str):
@@ -190,5 +206,4 @@ def make_dataset(
   else:
     ds = ds.map(transform)
   ds = ds.batch(batch_size, drop_remainder=train)
-  read = grain.ReadOptions(num_threads=data.read_threads, prefetch_buffer_size=data.prefetch)
-  return ds.to_iter_dataset(read)
+  return ds.to_iter_dataset(read_options(data))
