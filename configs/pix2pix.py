@@ -26,6 +26,11 @@ def get_config(arg=None):
   c.batch_size = 1  # reference --batch_size 1 (the paper: 1 to 10)
   # Reference: --n_epochs 100 at the initial lr, then --n_epochs_decay 100 to 0. On the embedded
   # toon data (400 training pairs, batch 1) an epoch is 400 steps.
+  # Measured on one H100 (toon 1.1.0, identity 20.82 dB / 0.622): the same images in 5,000 steps of
+  # batch 16 (batch_size=16 optim.g_lr=1e-3 total_steps=5000 optim.constant_steps=2500
+  # optim.decay_steps=2500), 3.1 min: test PSNR 25.84 dB / SSIM 0.858 with model.eval_mode=True
+  # (+5.02 dB); -1.75 dB tested as the reference tests, on each test image's own batch statistics,
+  # which training on batches of 16 never saw. 2,300 steps of that schedule: +3.72 dB.
   c.total_steps = 80_000
   c.log_every = 100
   c.sample_every = 2000
