@@ -114,11 +114,20 @@ def config_differences(saved: dict, config, prefix: str = "") -> list[str]:
 
 def restore(ckpt, setup, config, workdir: pathlib.Path, data_iter=None):
   """The newest readable checkpoint; a refusal says how this config differs from the saved one."""
+  saved = workdir / "config.json"
+  if data_iter is not None and ckpt.all_steps() and saved.is_file():
+    # grain saves the reader's position per worker process: it resumes only on as many.
+    workers = json.loads(saved.read_text()).get("data", {}).get("workers", 0)
+    if workers != config.data.workers:
+      ckpt.close()
+      raise UserError(
+        f"config.data.workers={config.data.workers}, but the checkpoints in {ckpt.directory} hold "
+        f"the data position of data.workers={workers}; resume with --config.data.workers={workers}"
+      )
   try:
     return ckpt.restore_latest(setup.abstract_state, data_iter)
   except UserError as e:
     ckpt.close()
-    saved = workdir / "config.json"
     diffs = config_differences(json.loads(saved.read_text()), config) if saved.is_file() else []
     if diffs:
       raise UserError(f"{e}; this config differs from {saved} in {'; '.join(diffs[:8])}") from None
@@ -193,11 +202,18 @@ def train_and_evaluate(config, workdir) -> dict[str, float]:
   """
   setup = RunSetup(config)
   workdir = _prepare_workdir(workdir)
-  family, lead = setup.family, parallel.is_lead_process()
   # Opening the data builds or checks it: bad folders and images fail here, before any compile.
-  train_data = pipeline.make_dataset(config, family.DATA_LAYOUT, setup.local_batch_size)
+  train_data = pipeline.make_dataset(config, setup.family.DATA_LAYOUT, setup.local_batch_size)
   data_iter = iter(train_data)
+  try:
+    return _train(config, workdir, setup, data_iter)
+  finally:
+    if hasattr(data_iter, "close"):  # stops config.data.workers' processes
+      data_iter.close()
 
+
+def _train(config, workdir: pathlib.Path, setup, data_iter) -> dict[str, float]:
+  family, lead = setup.family, parallel.is_lead_process()
   ckpt = checkpoint.Checkpointer(
     workdir / "checkpoints", config.ckpt.max_to_keep, config.ckpt.async_save
   )

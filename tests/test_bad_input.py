@@ -41,6 +41,12 @@ def test_negative_read_threads():
     train.validate(config)
 
 
+def test_negative_workers():
+  config = config_lib.load_config(DCGAN, ["data.workers=-1"])
+  with pytest.raises(ConfigError, match=r"config.data.workers must be >= 0 \(0 = no worker"):
+    train.validate(config)
+
+
 @pytest.mark.parametrize(
   "overrides,message",
   [

@@ -2,6 +2,11 @@
 
 import hashlib
 import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -89,6 +94,78 @@ def test_read_threads_default_to_the_cores_and_never_change_the_batches(tfds_dat
   ]
   for one, many in zip(take(1), take(8), strict=True):
     np.testing.assert_array_equal(one, many)
+
+
+def test_worker_processes_give_the_same_batches_and_resume_exactly(tfds_data_dir):
+  jitter = ("data.crop=random", "data.load_size=40", "data.flip=true")
+  batches = lambda config: pipeline.make_dataset(config, "unconditional", 4)
+  threads = iter(batches(_config(tfds_data_dir, *jitter)))
+  want = [next(threads)["image"] for _ in range(7)]
+  config = _config(tfds_data_dir, *jitter, "data.workers=2")
+  it = iter(batches(config))
+  try:
+    for i in range(4):
+      np.testing.assert_array_equal(next(it)["image"], want[i])
+    state = it.get_state()
+  finally:
+    it.close()
+  resumed = iter(batches(config))
+  try:
+    resumed.set_state(state)
+    for i in range(4, 7):
+      np.testing.assert_array_equal(next(resumed)["image"], want[i])
+  finally:
+    resumed.close()
+
+
+def _alive(pid: int) -> bool:
+  try:
+    return pathlib.Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+  except (FileNotFoundError, ProcessLookupError):
+    return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_worker_processes_outlive_sigterm_but_not_the_trainer(tmp_path, tfds_data_dir):
+  script = tmp_path / "reader.py"
+  overrides = [f"data.data_dir={tfds_data_dir}", "data.workers=2"]
+  script.write_text(
+    "import time\n"
+    "from gan_jax import config as config_lib\n"
+    "from gan_jax.data import pipeline\n"
+    "if __name__ == '__main__':\n"
+    f"  config = config_lib.load_config({DCGAN + ':tiny'!r}, {overrides!r})\n"
+    "  it = iter(pipeline.make_dataset(config, 'unconditional', 4))\n"
+    "  next(it)\n"
+    "  print('reading', flush=True)\n"
+    "  time.sleep(300)\n"
+  )
+  env = {**os.environ, "PYTHONPATH": str(ROOT)}
+  proc = subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.PIPE, text=True)
+  try:
+    for line in proc.stdout:  # TFDS may print first, when it builds the dataset
+      if line.strip() == "reading":
+        break
+    assert proc.poll() is None, "the reader exited early"
+    tasks = pathlib.Path(f"/proc/{proc.pid}/task").glob("*/children")
+    children = [pid for task in tasks for pid in task.read_text().split()]
+    workers = [
+      int(pid)
+      for pid in children
+      if b"spawn_main" in pathlib.Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+    assert len(workers) == 2, children
+    for pid in workers:  # a preemption signals every process; the trainer still needs batches
+      os.kill(pid, signal.SIGTERM)
+    time.sleep(1)
+    assert all(_alive(pid) for pid in workers)
+  finally:
+    proc.kill()
+    proc.wait()
+  deadline = time.monotonic() + 20
+  while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+    time.sleep(0.2)
+  assert not any(_alive(pid) for pid in workers), "worker processes outlived the trainer"
 
 
 def test_pair_gets_one_crop_and_one_flip():

@@ -1,6 +1,7 @@
 """The training loop end to end: CLI, resume, preemption, bad input, non-finite losses."""
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -79,8 +80,10 @@ def test_sample_mode_writes_grid_and_pngs(tiny_run, tmp_path, tfds_data_dir):
   assert Image.open(out / "0000.png").size == (32, 32)
 
 
-def test_exact_resume_after_sigterm(tmp_path, tfds_data_dir):
-  """N steps straight == k steps, SIGTERM, restart, N - k steps: bitwise, on CPU."""
+@pytest.mark.parametrize("workers", [0, 2])
+def test_exact_resume_after_sigterm(workers, tmp_path, tfds_data_dir):
+  """N steps straight == k steps, SIGTERM, restart, N - k steps: bitwise, on CPU. The interrupted
+  run may read through worker processes; SIGTERM goes to all its processes, as at a preemption."""
   steps = [
     "--config.total_steps=300",
     "--config.log_every=1",
@@ -94,19 +97,21 @@ def test_exact_resume_after_sigterm(tmp_path, tfds_data_dir):
   run_cli([TINY, f"--workdir={straight}", *steps], tfds_data_dir)
 
   interrupted = tmp_path / "interrupted"
-  env = {**__import__("os").environ, "PYTHONPATH": str(ROOT), "TFDS_DATA_DIR": tfds_data_dir}
+  env = {**os.environ, "PYTHONPATH": str(ROOT), "TFDS_DATA_DIR": tfds_data_dir}
+  read = [f"--config.data.workers={workers}"]
   proc = subprocess.Popen(
-    [sys.executable, "-m", "gan_jax.main", TINY, f"--workdir={interrupted}", *steps],
+    [sys.executable, "-m", "gan_jax.main", TINY, f"--workdir={interrupted}", *steps, *read],
     cwd=ROOT,
     env=env,
     stderr=subprocess.PIPE,
     text=True,
+    start_new_session=True,
   )
   log = []
   for line in proc.stderr:  # progress goes to stderr (absl)
     log.append(line)
     if "step 5/300" in line:
-      proc.send_signal(signal.SIGTERM)
+      os.killpg(proc.pid, signal.SIGTERM)
       break
   log += proc.stderr.readlines()
   assert proc.wait(timeout=120) == 0, "".join(log[-30:])
@@ -114,7 +119,7 @@ def test_exact_resume_after_sigterm(tmp_path, tfds_data_dir):
   assert len(saved) == 1 and 5 <= saved[0] < 300, saved
   assert any("received SIGTERM" in line for line in log)
 
-  run_cli([TINY, f"--workdir={interrupted}", *steps], tfds_data_dir)
+  run_cli([TINY, f"--workdir={interrupted}", *steps, *read], tfds_data_dir)
   a, step_a = _load_final_state(straight)
   b, step_b = _load_final_state(interrupted)
   assert step_a == step_b == 300
@@ -153,6 +158,21 @@ def test_checkpoint_from_another_config_is_refused_and_kept(tiny_run, tmp_path, 
   assert "Traceback" not in result.stderr
   assert sorted(p.name for p in (workdir / "checkpoints").iterdir()) == before
   assert (workdir / "config.json").read_text() == config_before
+
+
+def test_resume_with_another_worker_count_is_refused_and_kept(tiny_run, tmp_path, tfds_data_dir):
+  workdir = _copy(tiny_run[0], tmp_path)
+  before = sorted(p.name for p in (workdir / "checkpoints").iterdir())
+  result = run_cli(
+    [TINY, f"--workdir={workdir}", "--config.data.workers=2", "--config.total_steps=8"],
+    tfds_data_dir,
+    check=False,
+  )
+  assert result.returncode == 2
+  last = result.stderr.splitlines()[-1]
+  assert "config.data.workers=2, but the checkpoints in" in last
+  assert "resume with --config.data.workers=0" in last
+  assert sorted(p.name for p in (workdir / "checkpoints").iterdir()) == before
 
 
 def test_non_finite_loss_stops_without_saving(tiny_run, tmp_path, tfds_data_dir):

@@ -10,10 +10,14 @@ image of a pair. Images stay uint8 until the train step (4x less to move to the 
 """
 
 import os
+import signal
+import threading
+import time
 
 import grain
 import jax
 import numpy as np
+from absl import flags
 from jax.experimental import multihost_utils
 from PIL import Image
 
@@ -47,6 +51,10 @@ def validate_config(config) -> None:
     raise ConfigError(f"config.data.eval_size must be >= 0 (0 = image_size), got {data.eval_size}")
   if data.read_threads < 0 or data.prefetch < 0:
     raise ConfigError("config.data.read_threads and config.data.prefetch must be >= 0")
+  if data.workers < 0:
+    raise ConfigError(
+      f"config.data.workers must be >= 0 (0 = no worker processes), got {data.workers}"
+    )
 
 
 def batch_spec(layout: str, batch_size: int, image_size: int) -> dict:
@@ -55,14 +63,30 @@ def batch_spec(layout: str, batch_size: int, image_size: int) -> dict:
   return {k: jax.ShapeDtypeStruct(shape, np.uint8) for k in BATCH_KEYS[layout]}
 
 
-def read_options(data) -> grain.ReadOptions:
-  """grain's ReadOptions for config.data: each reader thread builds one whole batch, and a thread
-  can start a batch only while the prefetch buffer has room, so the buffer holds at least one batch
-  per thread."""
+def _exit_with_parent(parent: int) -> None:
+  while os.getppid() == parent:
+    time.sleep(1.0)
+  os._exit(0)
+
+
+def _worker_init(index: int, count: int) -> None:
+  """Worker processes ignore SIGTERM and SIGINT, which a preemption or Ctrl-C sends to every
+  process: the trainer may need more batches before it saves, and it stops them itself. If the
+  trainer dies without stopping them (grain leaves them running), they exit within a second."""
+  del index, count
+  signal.signal(signal.SIGTERM, signal.SIG_IGN)
+  signal.signal(signal.SIGINT, signal.SIG_IGN)
+  threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+
+
+def read_options(data, workers: int = 0) -> grain.ReadOptions:
+  """grain's ReadOptions for config.data, per process (this one, or each of `workers` worker
+  processes): each reader thread builds one whole batch, and a thread can start a batch only while
+  the prefetch buffer has room, so the buffer holds at least one batch per thread."""
   threads = data.read_threads
   if threads == 0:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    threads = max(1, min(MAX_AUTO_READ_THREADS, cores or 1))
+    threads = max(1, min(MAX_AUTO_READ_THREADS, (cores or 1) // max(1, workers)))
   return grain.ReadOptions(num_threads=threads, prefetch_buffer_size=max(data.prefetch, threads))
 
 
@@ -187,7 +211,8 @@ def make_dataset(
       for unpaired data, whose splits come in A/B pairs).
 
   Returns:
-    An IterDataset of dicts of uint8 [batch, image_size, image_size, 3].
+    An IterDataset of dicts of uint8 [batch, image_size, image_size, 3]. With
+    config.data.workers, close its iterators (`.close()`) to stop the worker processes.
   """
   validate_config(config)
   process_index = jax.process_index() if process_index is None else process_index
@@ -206,4 +231,15 @@ def make_dataset(
   else:
     ds = ds.map(transform)
   ds = ds.batch(batch_size, drop_remainder=train)
-  return ds.to_iter_dataset(read_options(data))
+  workers = data.workers if train else 0
+  batches = ds.to_iter_dataset(read_options(data, workers))
+  if not workers:
+    return batches
+  # Worker processes (spawned) each read a slice of the batches, in turn; the batches and their
+  # order are the same as without them. grain reads absl flags there: a library caller (a notebook)
+  # has parsed none, so the defaults are taken.
+  if not flags.FLAGS.is_parsed():
+    flags.FLAGS.mark_as_parsed()
+  buffer = max(1, -(-data.prefetch // workers))
+  options = grain.MultiprocessingOptions(workers, per_worker_buffer_size=buffer)
+  return batches.mp_prefetch(options, worker_init_fn=_worker_init)

@@ -107,7 +107,8 @@ def _embedded_builder(name: str, layout: str, data_dir: str | None):
       f"this family needs {layout} images ({FEATURE_FORMS[layout]}); embedded datasets with "
       f"that layout: {', '.join(fitting) or 'none'}"
     )
-  return lambda: builder_cls(config=config, data_dir=data_dir)
+  # By name, so that a pickled builder (grain worker processes) re-creates the same config.
+  return lambda: builder_cls(config=config.name, data_dir=data_dir)
 
 
 def _prepare(make_builder: Callable[[], tfds.core.DatasetBuilder]):
