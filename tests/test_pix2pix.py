@@ -2,6 +2,7 @@
 
 import functools
 import json
+import logging
 
 import jax
 import jax.numpy as jnp
@@ -280,3 +281,24 @@ def test_side_by_side_folder_with_an_odd_width_image(tmp_path, tfds_data_dir):
   assert result.returncode == 2
   last = result.stderr.strip().splitlines()[-1]
   assert "bad.png" in last and "even width" in last
+
+
+@pytest.mark.parametrize(
+  "batch,eval_mode,norm,warned",
+  [
+    (16, False, "batch", True),
+    (1, False, "batch", False),
+    (16, True, "batch", False),
+    (16, False, "instance", False),
+  ],
+)
+def test_testing_on_one_image_statistics_after_batch_training_warns(
+  batch, eval_mode, norm, warned, caplog
+):
+  overrides = [f"batch_size={batch}", f"model.eval_mode={eval_mode}", f"model.g_norm={norm}"]
+  config = config_lib.load_config(str(ROOT / "configs/pix2pix.py"), overrides)
+  with caplog.at_level(logging.WARNING):
+    pix2pix.validate_config(config)
+  assert any(
+    "consider --config.model.eval_mode=true" in r.getMessage() for r in caplog.records
+  ) == (warned)
