@@ -3,10 +3,11 @@
     source[process_index::process_count] -> shuffle(seed) -> repeat -> augment -> batch
 
 Every step is a grain `MapDataset` transformation, indexed and seeded, so the iterator's state is a
-single position that Orbax saves beside the train state; a resumed run reads exactly the batches an
-uninterrupted one would have. Augmentation follows the reference translation code: resize to
-`load_size`, random crop to `image_size` and random flip, with the same crop and flip for every
-image of a pair. Images stay uint8 until the train step (4x less to move to the devices).
+single position (one per worker process with `data.workers`) that Orbax saves beside the train
+state; a resumed run reads exactly the batches an uninterrupted one would have. Augmentation
+follows the reference translation code: resize to `load_size`, random crop to `image_size` and
+random flip, with the same crop and flip for every image of a pair. Images stay uint8 until the
+train step (4x less to move to the devices).
 """
 
 import os
@@ -27,7 +28,8 @@ from gan_jax.errors import ConfigError, DataError
 
 CROPS = ("random", "center", "none")
 # data.read_threads=0 starts one reader thread per CPU core, up to this many. Image decoding and
-# resizing release the GIL, so the threads scale with the cores.
+# resizing, most of a read, release Python's lock; the rest holds it, so past a few cores threads
+# gain less (data.workers adds processes).
 MAX_AUTO_READ_THREADS = 16
 # The image keys of a batch, per layout; everything else in an example (labels, ids, file names)
 # stays on the host.
