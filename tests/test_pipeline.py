@@ -136,7 +136,8 @@ def test_worker_processes_outlive_sigterm_but_not_the_trainer(tmp_path, tfds_dat
     "if __name__ == '__main__':\n"
     f"  config = config_lib.load_config({DCGAN + ':tiny'!r}, {overrides!r})\n"
     "  it = iter(pipeline.make_dataset(config, 'unconditional', 4))\n"
-    "  next(it)\n"
+    "  for _ in range(4):  # batches from both workers: both are past their start-up\n"
+    "    next(it)\n"
     "  print('reading', flush=True)\n"
     "  time.sleep(300)\n"
   )
