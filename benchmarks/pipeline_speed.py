@@ -11,7 +11,6 @@ read ahead while starting).
 """
 
 import json
-import os
 import pathlib
 import sys
 import time
@@ -22,6 +21,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 from gan_jax import config as config_lib  # noqa: E402
 from gan_jax import logs  # noqa: E402
+from gan_jax.data import pipeline  # noqa: E402
 
 flags.DEFINE_string("config", None, "Config file with optional preset.", required=True)
 flags.DEFINE_list("settings", ["2x0", "0x0"], "READ_THREADSxWORKERS settings to compare.")
@@ -42,8 +42,6 @@ def _parse(setting: str) -> tuple[int, int]:
 
 
 def measure(config, layout: str, batches: int, warmup: int) -> dict:
-  from gan_jax.data import pipeline  # noqa: PLC0415 - after logging is set up
-
   start = time.perf_counter()
   it = iter(pipeline.make_dataset(config, layout, config.batch_size))
   try:
@@ -56,8 +54,7 @@ def measure(config, layout: str, batches: int, warmup: int) -> dict:
       next(it)
     sec = time.perf_counter() - start
   finally:
-    if hasattr(it, "close"):
-      it.close()
+    it.close()
   return {
     "start_sec": round(start_sec, 2),
     "images_per_sec": round(batches * config.batch_size / sec, 1),
@@ -72,7 +69,7 @@ def main(argv, overrides):
   from gan_jax.families import get_family  # noqa: PLC0415
 
   layout = get_family(config.family).DATA_LAYOUT
-  cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+  cores = pipeline.usable_cores()
   for _ in range(FLAGS.rounds):
     for threads, workers in settings:
       config.data.read_threads, config.data.workers = threads, workers

@@ -115,9 +115,10 @@ def config_differences(saved: dict, config, prefix: str = "") -> list[str]:
 def restore(ckpt, setup, config, workdir: pathlib.Path, data_iter=None):
   """The newest readable checkpoint; a refusal says how this config differs from the saved one."""
   saved = workdir / "config.json"
-  if data_iter is not None and ckpt.all_steps() and saved.is_file():
+  saved_config = json.loads(saved.read_text()) if saved.is_file() else None
+  if data_iter is not None and ckpt.all_steps() and saved_config is not None:
     # grain saves the reader's position per worker process: it resumes only on as many.
-    workers = json.loads(saved.read_text()).get("data", {}).get("workers", 0)
+    workers = saved_config.get("data", {}).get("workers", 0)
     if workers != config.data.workers:
       ckpt.close()
       raise UserError(
@@ -128,7 +129,7 @@ def restore(ckpt, setup, config, workdir: pathlib.Path, data_iter=None):
     return ckpt.restore_latest(setup.abstract_state, data_iter)
   except UserError as e:
     ckpt.close()
-    diffs = config_differences(json.loads(saved.read_text()), config) if saved.is_file() else []
+    diffs = config_differences(saved_config, config) if saved_config is not None else []
     if diffs:
       raise UserError(f"{e}; this config differs from {saved} in {'; '.join(diffs[:8])}") from None
     raise
@@ -208,8 +209,7 @@ def train_and_evaluate(config, workdir) -> dict[str, float]:
   try:
     return _train(config, workdir, setup, data_iter)
   finally:
-    if hasattr(data_iter, "close"):  # stops config.data.workers' processes
-      data_iter.close()
+    data_iter.close()  # stops config.data.workers' processes
 
 
 def _train(config, workdir: pathlib.Path, setup, data_iter) -> dict[str, float]:

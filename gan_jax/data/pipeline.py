@@ -81,14 +81,20 @@ def _worker_init(index: int, count: int) -> None:
   threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
 
 
+def usable_cores() -> int:
+  """The CPU cores this process may run on."""
+  if hasattr(os, "sched_getaffinity"):
+    return len(os.sched_getaffinity(0))
+  return os.cpu_count() or 1
+
+
 def read_options(data, workers: int = 0) -> grain.ReadOptions:
   """grain's ReadOptions for config.data, per process (this one, or each of `workers` worker
   processes): each reader thread builds one whole batch, and a thread can start a batch only while
   the prefetch buffer has room, so the buffer holds at least one batch per thread."""
   threads = data.read_threads
   if threads == 0:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    threads = max(1, min(MAX_AUTO_READ_THREADS, (cores or 1) // max(1, workers)))
+    threads = max(1, min(MAX_AUTO_READ_THREADS, usable_cores() // max(1, workers)))
   return grain.ReadOptions(num_threads=threads, prefetch_buffer_size=max(data.prefetch, threads))
 
 
@@ -214,7 +220,8 @@ def make_dataset(
 
   Returns:
     An IterDataset of dicts of uint8 [batch, image_size, image_size, 3]. With
-    config.data.workers, close its iterators (`.close()`) to stop the worker processes.
+    config.data.workers, close its iterators (`.close()`, as every grain iterator has) to stop the
+    worker processes.
   """
   validate_config(config)
   process_index = jax.process_index() if process_index is None else process_index
