@@ -2,6 +2,8 @@
 
 Writes `DIR/eval/step_<N>.json` and TensorBoard scalars `eval/<metric>`; translation families also
 get `DIR/results/index.html` (input | output | target rows), as users of the reference repo expect.
+Another split than `test` (`--config.data.eval_split=train`) goes to `eval_<split>/`,
+`results_<split>/` and `eval_<split>/<metric>` instead, beside the test split's results.
 - unconditional families: SWD (metrics/swd.py) of `eval.num_samples` samples against as many real
   eval images.
 - paired translation: PSNR and SSIM of the outputs against the ground-truth targets, beside the
@@ -30,7 +32,7 @@ from absl import logging
 
 from gan_jax import backend, parallel, samples, train
 from gan_jax import writers as writers_lib
-from gan_jax.config import check_choice
+from gan_jax.config import base_config, check_choice
 from gan_jax.data import pipeline
 from gan_jax.families import common, unpaired
 from gan_jax.metrics import fid, image_quality, swd
@@ -40,6 +42,7 @@ NO_WEIGHTS = (
   "pt_inception-2015-12-05-6726825d.pth (the file pytorch-fid uses)"
 )
 DEFAULT_FEATURE_CACHE = backend.DEFAULT_CACHE_DIR.parent / "inception_features"
+DEFAULT_SPLIT = base_config().data.eval_split  # scored into eval/ and results/
 
 
 def eval_batches(config, layout: str):
@@ -289,17 +292,23 @@ def score(config, setup, state, step: int, workdir: pathlib.Path, inception=None
     )
   else:
     results, examples, skipped = _eval_translation(config, setup, state, inception)
-  results = {"step": step, "split": config.data.eval_split, **results, "skipped": skipped}
+  split = config.data.eval_split
+  results = {"step": step, "split": split, **results, "skipped": skipped}
   if parallel.is_lead_process():
-    out = workdir / "eval" / f"step_{step:07d}.json"
+    # Another split (say, train, to tell under- from overfitting) is written beside the test
+    # split's results, never over them.
+    suffix = "" if split == DEFAULT_SPLIT else f"_{split}"
+    out = workdir / f"eval{suffix}" / f"step_{step:07d}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     writer = writers_lib.TensorBoardWriter(workdir)
-    writer.write_scalars(step, _flat_scalars(results, "eval/"))
+    writer.write_scalars(step, _flat_scalars(results, f"eval{suffix}/"))
     writer.close()
     if examples is not None:
       page = write_results_page(
-        workdir / "results", f"{config.family} step {step}", _page_rows(config, examples)
+        workdir / f"results{suffix}",
+        f"{config.family} step {step}, {split} split",
+        _page_rows(config, examples),
       )
       logging.info("results page: %s", page)
     logging.info(

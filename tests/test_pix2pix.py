@@ -207,6 +207,18 @@ def test_tiny_train_then_eval(trained, tfds_data_dir):
   page = (trained / "results" / "index.html").read_text()
   assert page.count("<tr>") == 4 and "0003_target.png" in page  # eval.html_rows of :tiny
   assert (trained / "results" / "images" / "0000_output.png").is_file()
+  # The train split is scored beside the test split's results, never over them.
+  test_scores = (trained / "eval" / "step_0000004.json").read_bytes()
+  run_cli(
+    [TINY, f"--workdir={trained}", "--mode=eval", "--config.data.eval_split=train"], tfds_data_dir
+  )
+  assert (trained / "eval" / "step_0000004.json").read_bytes() == test_scores
+  assert (
+    "train split" not in page
+    and "train split" in (trained / "results_train" / "index.html").read_text()
+  )
+  train_scores = json.loads((trained / "eval_train" / "step_0000004.json").read_text())
+  assert train_scores["split"] == "train" and train_scores["num_images"] == 32  # paired_small
 
 
 def test_translate_keeps_names_sizes_and_inputs(trained, tmp_path, tfds_data_dir):
