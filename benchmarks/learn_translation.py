@@ -12,6 +12,8 @@ total_steps: it times steps fed by the real pipeline (benchmarks/step_timing.py)
 total_steps, the schedule's constant/decay split and the log/sample/checkpoint intervals together.
 Where the config tests the way the reference does (model.eval_mode False: dropout and batch
 statistics at test time), the test split is also scored with eval_mode=True (`eval_eval_mode`).
+--score_train also scores the train split (`train_split`, written to WORKDIR/eval_train): a model
+that scores as badly there as on the test split underfits, one that scores far better overfits.
 """
 
 import json
@@ -32,6 +34,7 @@ from gan_jax import config as config_lib  # noqa: E402
 flags.DEFINE_string("config", "configs/pix2pix.py:cpu", "Config file with preset.")
 flags.DEFINE_string("workdir", "runs/learn_pix2pix", "Where to train (resumes if present).")
 flags.DEFINE_float("minutes", 0.0, "Train for about this many minutes (0: config.total_steps).")
+flags.DEFINE_bool("score_train", False, "Also score the train split (under- or overfitting?).")
 FLAGS = flags.FLAGS
 
 
@@ -76,6 +79,10 @@ def main(argv, overrides):
     extra["eval_eval_mode"] = _scores(evaluate.evaluate(config, FLAGS.workdir))
     config.model.eval_mode = False
   result = evaluate.evaluate(config, FLAGS.workdir)
+  if FLAGS.score_train:
+    train_config = config.copy_and_resolve_references()
+    train_config.data.eval_split = config.data.train_split
+    extra["train_split"] = _scores(evaluate.evaluate(train_config, FLAGS.workdir))
   print(
     json.dumps(
       {

@@ -39,3 +39,18 @@ def test_pipeline_speed_names_a_bad_setting(tfds_data_dir):
   )
   assert result.returncode != 0
   assert "--settings: 'two' is not READ_THREADSxWORKERS" in result.stderr
+
+
+def test_learn_translation_scores_the_test_and_train_splits(tfds_data_dir, tmp_path):
+  workdir = tmp_path / "run"
+  args = ["benchmarks/learn_translation.py", "--config=configs/pix2pix.py:tiny"]
+  result = _run([*args, f"--workdir={workdir}", "--score_train"], tfds_data_dir)
+  assert result.returncode == 0, result.stderr[-3000:]
+  line = json.loads(result.stdout.splitlines()[-1])
+  assert line["steps"] == 4 and line["train_minutes_this_run"] > 0
+  test, train = line["eval"], line["train_split"]
+  assert (test["split"], test["num_images"]) == ("test", 8)  # toon/paired_small
+  assert (train["split"], train["num_images"]) == ("train", 32)
+  assert train["identity_psnr"] != test["identity_psnr"]
+  written = json.loads((workdir / "eval_train" / "step_0000004.json").read_text())
+  assert written["psnr"] == train["psnr"]
