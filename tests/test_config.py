@@ -1,5 +1,6 @@
 """Config files, presets, overrides and validation: every mistake is one clear ConfigError."""
 
+import importlib.util
 import pathlib
 
 import pytest
@@ -20,9 +21,29 @@ def test_default_preset_is_the_paper_setting():
   train.validate(c)
 
 
-@pytest.mark.parametrize("preset", ["tiny", "cpu", "default"])
-def test_every_preset_validates(preset):
-  train.validate(config_lib.load_config(f"{DCGAN}:{preset}"))
+def _every_preset():
+  """'configs/<file>.py:<preset>' for every preset (its PRESETS) of every config file."""
+  for path in sorted((ROOT / "configs").glob("*.py")):
+    spec = importlib.util.spec_from_file_location(f"_configs_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for preset in module.PRESETS:
+      yield f"configs/{path.name}:{preset}"
+
+
+EVERY_PRESET = list(_every_preset())
+
+
+def test_every_family_has_its_presets():
+  families = {spec.split(":")[0] for spec in EVERY_PRESET}
+  assert {"configs/dcgan.py", "configs/pix2pix.py", "configs/cyclegan.py"} <= families
+  assert len(EVERY_PRESET) >= 3 * len(families)
+
+
+@pytest.mark.parametrize("spec", EVERY_PRESET)
+def test_every_preset_validates(spec):
+  path, preset = spec.split(":")
+  train.validate(config_lib.load_config(f"{ROOT / path}:{preset}"))
 
 
 def test_overrides_are_typed():
