@@ -76,9 +76,10 @@ def get_config(arg=None):
     # steps, identity 20.82 dB both ways), test PSNR gain A->B / B->A: ResNet, 6 blocks (the
     # paper's 128 px depth), 44 min beside other jobs: -6.30 / -3.87 dB; U-Net alone on the 2
     # cores, 9 min: -2.93 / +0.33 dB, its mean colour off the target's by 7 / 4 / 11 levels
-    # (R/G/B; the photo's own: 4 / 7 / 10; the ResNet's: 23 / 17 / 34). At batch 8 (8x the
-    # images, 3x the images/s): -2.74 / +1.72 dB. Its A->B outputs are photos with dark
-    # strokes and a pink cast, without the cartoon's flat bands: far from learned.
+    # (R/G/B; the photo's own: 4 / 7 / 10; the ResNet's: 23 / 17 / 34). The two take the same
+    # time a step here. At batch 8 (8x the images, 3x the images/s): -2.74 / +1.72 dB. Its
+    # A->B outputs are photos with dark strokes and a pink cast, without the cartoon's flat
+    # bands: far from learned.
     c.image_size = 64
     c.batch_size = 1
     c.data.load_size = 256
