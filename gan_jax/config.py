@@ -47,6 +47,14 @@ def load_config(spec: str, overrides: list[str] = ()) -> ml_collections.ConfigDi
     configs_dir = pathlib.Path(__file__).resolve().parent.parent / "configs"
     known = sorted(p.name for p in configs_dir.glob("*.py") if not p.name.startswith("_"))
     raise ConfigError(f"config file {path!r} does not exist; configs shipped: {', '.join(known)}")
+  config = import_config_file(file).get_config(preset or None)
+  for override in overrides:
+    apply_override(config, override)
+  return config
+
+
+def import_config_file(file: pathlib.Path):
+  """The module of config file `file`, which must define get_config(arg)."""
   module_spec = importlib.util.spec_from_file_location(f"_gan_jax_config_{file.stem}", file)
   module = importlib.util.module_from_spec(module_spec)
   try:
@@ -54,13 +62,10 @@ def load_config(spec: str, overrides: list[str] = ()) -> ml_collections.ConfigDi
   except ConfigError:
     raise
   except Exception as e:
-    raise ConfigError(f"config file {path} failed to load: {type(e).__name__}: {e}") from e
+    raise ConfigError(f"config file {file} failed to load: {type(e).__name__}: {e}") from e
   if not hasattr(module, "get_config"):
-    raise ConfigError(f"config file {path} has no get_config(arg) function")
-  config = module.get_config(preset or None)
-  for override in overrides:
-    apply_override(config, override)
-  return config
+    raise ConfigError(f"config file {file} has no get_config(arg) function")
+  return module
 
 
 def split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:

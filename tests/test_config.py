@@ -1,6 +1,5 @@
 """Config files, presets, overrides and validation: every mistake is one clear ConfigError."""
 
-import importlib.util
 import pathlib
 
 import pytest
@@ -24,10 +23,7 @@ def test_default_preset_is_the_paper_setting():
 def _every_preset():
   """'configs/<file>.py:<preset>' for every preset (its PRESETS) of every config file."""
   for path in sorted((ROOT / "configs").glob("*.py")):
-    spec = importlib.util.spec_from_file_location(f"_configs_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    for preset in module.PRESETS:
+    for preset in config_lib.import_config_file(path).PRESETS:
       yield f"configs/{path.name}:{preset}"
 
 
