@@ -133,3 +133,10 @@ def test_config_file_without_get_config(tmp_path):
   bad.write_text("x = 1\n")
   with pytest.raises(ConfigError, match="has no get_config"):
     config_lib.load_config(str(bad))
+
+
+def test_config_file_that_fails_to_import(tmp_path):
+  bad = tmp_path / "broken.py"
+  bad.write_text("import ml_collections\nraise ValueError('typo in the config')\n")
+  with pytest.raises(ConfigError, match=r"broken.py failed to load: ValueError: typo in"):
+    config_lib.load_config(str(bad))
