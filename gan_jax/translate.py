@@ -6,7 +6,8 @@
 Each image is translated at its own size: reflect-padded up to the generator's stride multiple,
 translated, and cropped back. A folder is searched recursively and mirrored under the output
 folder with the same file names; files that are not images, or cannot be read, are skipped with a
-warning. Nothing is written until every output path is known not to overwrite an input.
+warning. Nothing is written until every output path is known to lie outside the input folder
+and not to be an input image under another name.
 """
 
 import pathlib
@@ -44,10 +45,25 @@ def _plan(input_path: pathlib.Path, output_path: pathlib.Path):
   return plan, skipped
 
 
-def _check_no_overwrite(plan) -> None:
-  sources = {src.resolve() for src, _ in plan}
+def _file_id(path: pathlib.Path) -> tuple[int, int]:
+  stat = path.stat()
+  return stat.st_dev, stat.st_ino
+
+
+def _check_output(input_path: pathlib.Path, output_path: pathlib.Path, plan) -> None:
+  """Refuses, before anything is written, an --output that would write over or into the input."""
+  if input_path.is_dir() and output_path.resolve().is_relative_to(input_path.resolve()):
+    raise UserError(
+      f"--output {output_path} lies inside --input {input_path}; choose a folder outside it"
+    )
+  if output_path.is_file() and any(dst != output_path for _, dst in plan):
+    raise UserError(
+      f"--output {output_path} is a file; give a folder (or, for one --input image, an image name)"
+    )
+  # The same file, however it is named: a case-insensitive file system, a link.
+  sources = {_file_id(src) for src, _ in plan}
   for _, dst in plan:
-    if dst.resolve() in sources:
+    if dst.exists() and _file_id(dst) in sources:
       raise UserError(f"--output would overwrite the input image {dst}; choose another --output")
 
 
@@ -60,11 +76,12 @@ def _pad_to_multiple(image: np.ndarray, multiple: int) -> np.ndarray:
 
 
 def _save(path: pathlib.Path, image: np.ndarray) -> None:
-  path.parent.mkdir(parents=True, exist_ok=True)
-  if path.suffix.lower() in (".jpg", ".jpeg"):
-    Image.fromarray(image).save(path, quality=95)
-  else:
-    Image.fromarray(image).save(path)
+  options = {"quality": 95} if path.suffix.lower() in (".jpg", ".jpeg") else {}
+  try:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image).save(path, **options)
+  except OSError as e:
+    raise UserError(f"cannot write {path}: {e.strerror or e}") from None
 
 
 def translate_path(config, workdir, input_path: str, output_path: str, direction: str = "") -> int:
@@ -77,7 +94,7 @@ def translate_path(config, workdir, input_path: str, output_path: str, direction
   if direction and direction not in DIRECTIONS:
     raise UserError(f"unknown --direction {direction!r}; choices: {', '.join(DIRECTIONS)}")
   plan, skipped = _plan(pathlib.Path(input_path), pathlib.Path(output_path))
-  _check_no_overwrite(plan)
+  _check_output(pathlib.Path(input_path), pathlib.Path(output_path), plan)
   family = train.validate(config)
   if not hasattr(family, "translate"):
     raise UserError(
@@ -103,8 +120,8 @@ def translate_path(config, workdir, input_path: str, output_path: str, direction
   for src, dst in plan:
     try:
       image = image_io.read_rgb(src)
-    except DataError as e:
-      logging.warning("skipped %s: %s", src, e)
+    except DataError as e:  # its hint (data.skip_bad_images) is for training; here it skips
+      logging.warning("skipped %s: not a readable image (%s)", src, e.__cause__ or e)
       continue
     h, w = image.shape[:2]
     out = translate(state, _pad_to_multiple(image, multiple)[None])  # compiles per padded size
