@@ -3,7 +3,9 @@
 import functools
 import json
 import logging
+import struct
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -11,6 +13,8 @@ import pytest
 from PIL import Image
 
 from gan_jax import config as config_lib
+from gan_jax import translate
+from gan_jax.errors import UserError
 from gan_jax.families import common, pix2pix
 from gan_jax.nets.patchgan import PatchDiscriminator
 from gan_jax.nets.unet import UNet
@@ -80,6 +84,39 @@ def test_unet_matches_the_reference_architecture(num_downs, size, norm):
     variables,
   )
   assert out.shape == (2, size, size, 3)
+
+
+@pytest.mark.parametrize("num_downs", [5, 8])
+def test_unet_dropout_sits_in_the_reference_blocks(num_downs):
+  """Dropout 0.5 after the norm of the num_downs - 5 middle up blocks, the reference's `use_dropout`
+  blocks (8ngf channels, at H / 2^i for i = num_downs - 2 .. 4), and nowhere else; off in eval."""
+  size, ngf = 2**num_downs, 4
+  unet = UNet(num_downs, ngf)
+  x = jax.random.normal(jax.random.key(0), (1, size, size, 3))
+  variables = unet.init(RNGS, x)
+
+  @functools.partial(jax.jit, static_argnums=1)
+  def dropped(key, train):
+    out, state = unet.apply(
+      variables,
+      x,
+      train,
+      rngs={"dropout": key},
+      mutable=["batch_stats", "intermediates"],
+      capture_intermediates=lambda module, _: isinstance(module, nn.Dropout),
+    )
+    found = state.get("intermediates", {})
+    return out, [found[f"Dropout_{k}"]["__call__"][0] for k in range(len(found))]
+
+  out, drops = dropped(jax.random.key(1), True)
+  side = [size // 2**i for i in range(num_downs - 2, 3, -1)]
+  assert [d.shape for d in drops] == [(1, s, s, 8 * ngf) for s in side]
+  for d in drops:
+    assert 0.35 < float(jnp.mean(d == 0)) < 0.65, "about half of each block's activations"
+  other, _ = dropped(jax.random.key(2), True)
+  assert bool(jnp.any(out != other)) == (num_downs > 5)  # the noise comes from dropout alone
+  evaluated = [dropped(jax.random.key(k), False)[0] for k in (1, 2)]
+  assert bool(jnp.all(evaluated[0] == evaluated[1]))
 
 
 @pytest.mark.parametrize(
@@ -186,6 +223,23 @@ def test_config_errors():
       pix2pix.validate_config(config_lib.load_config(base, list(overrides)))
 
 
+def tensorboard_scalars(logdir) -> dict[str, dict[int, float]]:
+  """{tag: {step: value}} read back from the event files in `logdir`: TFRecord frames (length,
+  its CRC, the serialized Event, its CRC) as tensorboardX writes them."""
+  from tensorboardX.proto import event_pb2  # noqa: PLC0415 - only this helper needs it
+
+  scalars = {}
+  for path in sorted(logdir.glob("events.out.tfevents.*")):
+    data, pos = path.read_bytes(), 0
+    while pos < len(data):
+      (length,) = struct.unpack("<Q", data[pos : pos + 8])
+      event = event_pb2.Event.FromString(data[pos + 12 : pos + 12 + length])
+      pos += 12 + length + 4
+      for value in event.summary.value:
+        scalars.setdefault(value.tag, {})[event.step] = value.simple_value
+  return scalars
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, tfds_data_dir):
   workdir = tmp_path_factory.mktemp("p2p") / "run"
@@ -204,6 +258,9 @@ def test_tiny_train_then_eval(trained, tfds_data_dir):
     assert np.isfinite(result[key])
   assert result["psnr_gain_db"] == pytest.approx(result["psnr"] - result["identity_psnr"], abs=1e-3)
   assert set(result["skipped"]) == {"fid", "kid", "swd"}
+  scalars = tensorboard_scalars(trained)
+  for key in ("psnr", "ssim", "identity_psnr", "psnr_gain_db"):
+    assert scalars[f"eval/{key}"] == {4: pytest.approx(result[key], abs=1e-4)}
   page = (trained / "results" / "index.html").read_text()
   assert page.count("<tr>") == 4 and "0003_target.png" in page  # eval.html_rows of :tiny
   assert (trained / "results" / "images" / "0000_output.png").is_file()
@@ -217,6 +274,9 @@ def test_tiny_train_then_eval(trained, tfds_data_dir):
   assert "train split" in (trained / "results_train" / "index.html").read_text()
   train_scores = json.loads((trained / "eval_train" / "step_0000004.json").read_text())
   assert train_scores["split"] == "train" and train_scores["num_images"] == 32  # paired_small
+  assert tensorboard_scalars(trained)["eval_train/psnr"] == {
+    4: pytest.approx(train_scores["psnr"], abs=1e-4)
+  }
 
 
 def test_translate_keeps_names_sizes_and_inputs(trained, tmp_path, tfds_data_dir):
@@ -227,6 +287,7 @@ def test_translate_keeps_names_sizes_and_inputs(trained, tmp_path, tfds_data_dir
   Image.fromarray(rng.randint(0, 255, (40, 40), np.uint8)).save(src / "sub" / "gray.jpg")
   Image.fromarray(rng.randint(0, 255, (20, 70, 4), np.uint8)).save(src / "rgba.png")
   (src / "notes.txt").write_text("not an image")
+  (src / "broken.png").write_bytes(b"\x89PNG not really")
   before = {p: p.read_bytes() for p in src.rglob("*") if p.is_file()}
   out = tmp_path / "out"
   result = run_cli(
@@ -234,6 +295,8 @@ def test_translate_keeps_names_sizes_and_inputs(trained, tmp_path, tfds_data_dir
     tfds_data_dir,
   )
   assert "skipped" in result.stderr and "notes.txt" in result.stderr
+  assert "broken.png: not a readable image" in result.stderr
+  assert "skip_bad_images" not in result.stderr  # a training setting; translate skips anyway
   sizes = {p.relative_to(out).as_posix(): Image.open(p).size for p in out.rglob("*.*")}
   assert sizes == {"odd.png": (53, 37), "sub/gray.jpg": (40, 40), "rgba.png": (70, 20)}
   assert all(Image.open(p).mode == "RGB" for p in out.rglob("*.*"))
@@ -244,8 +307,21 @@ def test_translate_keeps_names_sizes_and_inputs(trained, tmp_path, tfds_data_dir
     tfds_data_dir,
     check=False,
   )
-  assert refused.returncode == 2 and "would overwrite the input image" in refused.stderr
+  assert refused.returncode == 2 and "lies inside --input" in refused.stderr.splitlines()[-1]
+  (tmp_path / "link.png").hardlink_to(src / "odd.png")  # the input image under another name
+  (tmp_path / "notes.txt").write_text("kept")
+  refusals = {
+    (src, src / "sub" / "new"): "lies inside --input",
+    (src, src / "notes.txt"): "lies inside --input",
+    (src, tmp_path / "notes.txt"): "is a file; give a folder",
+    (src / "odd.png", tmp_path / "link.png"): "would overwrite the input image",
+  }
+  config = config_lib.load_config(f"{ROOT}/configs/pix2pix.py:tiny")
+  for (input_path, output_path), message in refusals.items():
+    with pytest.raises(UserError, match=message):
+      translate.translate_path(config, trained, str(input_path), str(output_path))
   assert {p: p.read_bytes() for p in src.rglob("*") if p.is_file()} == before
+  assert (tmp_path / "notes.txt").read_text() == "kept"
   wrong = run_cli(
     [
       TINY,
