@@ -37,6 +37,8 @@ def _plan(input_path: pathlib.Path, output_path: pathlib.Path):
       )
     is_file = output_path.suffix.lower() in image_io.IMAGE_EXTENSIONS
     return [(input_path, output_path if is_file else output_path / input_path.name)], []
+  if output_path.suffix.lower() in image_io.IMAGE_EXTENSIONS:
+    raise UserError(f"--output {output_path} names an image, but --input {input_path} is a folder")
   files = sorted(p for p in input_path.rglob("*") if p.is_file())
   plan = [(f, output_path / f.relative_to(input_path)) for f in files if image_io.is_image_file(f)]
   skipped = [f for f in files if not image_io.is_image_file(f)]

@@ -314,6 +314,7 @@ def test_translate_keeps_names_sizes_and_inputs(trained, tmp_path, tfds_data_dir
     (src, src / "sub" / "new"): "lies inside --input",
     (src, src / "notes.txt"): "lies inside --input",
     (src, tmp_path / "notes.txt"): "is a file; give a folder",
+    (src, tmp_path / "out.png"): "names an image, but --input",
     (src / "odd.png", tmp_path / "link.png"): "would overwrite the input image",
   }
   config = config_lib.load_config(f"{ROOT}/configs/pix2pix.py:tiny")
