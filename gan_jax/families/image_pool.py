@@ -4,7 +4,7 @@
 The reference's rule (`ImagePool.query`), image by image through the batch: while fewer than `size`
 images are stored, store the new image and return it; once full, with probability 1/2 return a
 uniformly chosen stored image and store the new one in its place, else return the new image. A pool
-of size 0 returns its input.
+of size 0 (the reference's --pool_size 0) holds no buffer and returns its input.
 """
 
 import flax
@@ -14,12 +14,14 @@ import jax.numpy as jnp
 
 @flax.struct.dataclass
 class Pool:
-  images: jax.Array  # [size, H, W, C]; slots at and past `count` are unused
+  images: jax.Array | None  # [size, H, W, C]; slots at and past `count` are unused; None: size 0
   count: jax.Array  # int32 scalar: images stored so far (at most size)
 
 
 def create(size: int, image_shape: tuple[int, ...], dtype=jnp.float32) -> Pool:
-  return Pool(images=jnp.zeros((size, *image_shape), dtype), count=jnp.zeros((), jnp.int32))
+  # No zero-size buffer for size 0: checkpoints cannot hold zero-size arrays.
+  images = jnp.zeros((size, *image_shape), dtype) if size else None
+  return Pool(images=images, count=jnp.zeros((), jnp.int32))
 
 
 def query(pool: Pool, images: jax.Array, rng: jax.Array) -> tuple[Pool, jax.Array]:
@@ -33,9 +35,9 @@ def query(pool: Pool, images: jax.Array, rng: jax.Array) -> tuple[Pool, jax.Arra
   Returns:
     The pool after storing, and [B, H, W, C] images: each either its input or an older fake.
   """
-  size = pool.images.shape[0]
-  if size == 0:
+  if pool.images is None:
     return pool, images
+  size = pool.images.shape[0]
 
   def one(pool: Pool, xs):
     image, key = xs
