@@ -167,8 +167,12 @@ def _floats(batch):
 
 def test_cyclegan_step_losses_are_the_reference_objective():
   """LSGAN G terms, lambda 10 cycles and 0.5 * lambda identity terms, halved LSGAN D terms on the
-  pooled fakes (the pool is still filling, so they are this step's fakes)."""
-  config, batch, state, _, new_state, m = _first_step(cyclegan, "cyclegan", 32)
+  pooled fakes (the pool is still filling, so they are this step's fakes). lambda_A != lambda_B
+  here (the reference's 10 for both would hide a swap): identity A->B is weighted by lambda_B."""
+  lam_a, lam_b = 10.0, 7.0
+  config, batch, state, _, new_state, m = _first_step(
+    cyclegan, "cyclegan", 32, [f"loss.lambda_a={lam_a}", f"loss.lambda_b={lam_b}"]
+  )
 
   g, d = cyclegan._nets(config)
   a, b = _floats(batch)
@@ -180,10 +184,10 @@ def test_cyclegan_step_losses_are_the_reference_objective():
   expected = {
     "g_adv_a2b": mse(dis("b", fake_b), 1),
     "g_adv_b2a": mse(dis("a", fake_a), 1),
-    "cycle_a": 10 * l1(gen("b2a", fake_b), a),
-    "cycle_b": 10 * l1(gen("a2b", fake_a), b),
-    "idt_a2b": 10 * 0.5 * l1(gen("a2b", b), b),
-    "idt_b2a": 10 * 0.5 * l1(gen("b2a", a), a),
+    "cycle_a": lam_a * l1(gen("b2a", fake_b), a),
+    "cycle_b": lam_b * l1(gen("a2b", fake_a), b),
+    "idt_a2b": lam_b * 0.5 * l1(gen("a2b", b), b),
+    "idt_b2a": lam_a * 0.5 * l1(gen("b2a", a), a),
     "d_b": 0.5 * (mse(dis("b", b), 1) + mse(dis("b", fake_b), 0)),
     "d_a": 0.5 * (mse(dis("a", a), 1) + mse(dis("a", fake_a), 0)),
   }
@@ -197,8 +201,9 @@ def test_cyclegan_step_losses_are_the_reference_objective():
 
 def test_dualgan_step_losses_are_the_reference_objective():
   """Critic: mean D(fake) - mean D(real) + 10 GP for each critic; G: -mean D'(fake) against the
-  updated critics + 500 |reconstruction - input|."""
-  config, batch, state, _, new_state, m = _first_step(dualgan, "dualgan", 64)
+  updated critics + lambda |reconstruction - input| (lambda_A 500, the reference's default; lambda_B
+  300 here, so that a swap of the two fails)."""
+  config, batch, state, _, new_state, m = _first_step(dualgan, "dualgan", 64, ["loss.lambda_b=300"])
 
   g, d = dualgan._nets(config)
   a, b = _floats(batch)
@@ -224,7 +229,7 @@ def test_dualgan_step_losses_are_the_reference_objective():
   updated = lambda name, x: d.apply({"params": new_state.d.params[name]}, x)
   np.testing.assert_allclose(m["g_adv_a2b"], -jnp.mean(updated("b", fake_b)), rtol=1e-4)
   np.testing.assert_allclose(m["rec_a"], 500 * jnp.mean(jnp.abs(gen("b2a", fake_b) - a)), rtol=1e-5)
-  np.testing.assert_allclose(m["rec_b"], 500 * jnp.mean(jnp.abs(gen("a2b", fake_a) - b)), rtol=1e-5)
+  np.testing.assert_allclose(m["rec_b"], 300 * jnp.mean(jnp.abs(gen("a2b", fake_a) - b)), rtol=1e-5)
 
 
 def test_dualgan_weight_clipping_and_n_critic():
@@ -341,10 +346,30 @@ def test_cyclegan_resume_is_exact_including_the_pools(trained_runs, tmp_path, tf
   b, step_b = _final_state(resumed, config)
   assert step_a == step_b == 4
   assert int(a.pools["a"].count) == 3 and np.abs(a.pools["a"].images).sum() > 0
+  _assert_same_state(a, b)
+
+
+def _assert_same_state(a, b):
   for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
     if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
       x, y = jax.random.key_data(x), jax.random.key_data(y)
     np.testing.assert_array_equal(x, y)
+
+
+def test_cyclegan_without_a_pool_checkpoints(tmp_path):
+  """model.pool_size=0 (the reference's --pool_size 0): the D's see this step's fakes, and the
+  state, which then holds no pool buffer (a checkpoint cannot hold a zero-size array), goes
+  through a real checkpoint and back."""
+  config, batch, _, step, state, _ = _first_step(cyclegan, "cyclegan", 32, ["model.pool_size=0"])
+  assert state.pools["a"].images is None
+  ckpt = checkpoint.Checkpointer(tmp_path / "checkpoints")
+  ckpt.save(1, state)
+  ckpt.wait()
+  restored, at = ckpt.restore_latest(train.RunSetup(config).abstract_state)
+  ckpt.close()
+  assert at == 1
+  _assert_same_state(jax.device_get(state), jax.device_get(restored))
+  step(restored, batch)  # and trains on from there
 
 
 def test_unaligned_folders_of_different_sizes_train_and_eval_by_swd(tmp_path, tfds_data_dir):
