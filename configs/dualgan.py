@@ -40,7 +40,10 @@ def get_config(arg=None):
   model.g_features = 64  # reference --gcn
   model.d_features = 64  # reference --dcn
   model.discriminator = "global"  # reference --disc_type globalgan; or 'patch' (patchgan)
-  model.dropout = 0.0  # reference --dropout_rate 0 (its three innermost up steps when enabled)
+  # Reference --dropout_rate 0: off (its three innermost up steps when on). Here it is the drop
+  # probability; the reference hands its value to TF1's tf.nn.dropout as keep_prob, so its
+  # --dropout_rate r drops 1 - r (model.dropout = 1 - r gives the same).
+  model.dropout = 0.0
   model.eval_mode = False  # no batch statistics anywhere; kept for the shared translate
   model.conv_formulation = "auto"  # strided/transposed convs: picked per backend (nets/layers.py)
   model.dtype = "float32"  # compute dtype; "bfloat16" on TPU/GPU (params stay float32)
