@@ -89,7 +89,8 @@ def get_config(arg=None):
     # The train split scores no better (+5.06, +6.03, +6.40 dB over its 19.36 dB identity, at
     # 24.42, 25.38, 25.76 dB): the model underfits, it does not fail to generalise. At the
     # reference's width (model.g_features=64, model.d_features=64; 2.7x the step time) 14,400
-    # steps, 95 min: 26.73 dB / 0.886 (+5.91), train split 26.51 dB (+7.16),
+    # steps, 95 min: 26.73 dB / 0.886 (+5.91), train split 26.51 dB (+7.16); 24,000 steps
+    # (12,000 + 12,000), about 170 min: 27.07 dB / 0.895 (+6.24), train split 26.84 dB (+7.48),
     # again no better than the test split. At 4,800 steps with the 70x70 (d_layers=3)
     # +3.06 dB, 34x34 (2) +3.25 dB; instance norm (g_norm, d_norm) +0.70 dB; the paper's "L1
     # alone" (loss.gan_weight=0, 70x70) +4.16 dB. On one H200 GPU (d_layers=3,
