@@ -95,8 +95,9 @@ def translate_path(config, workdir, input_path: str, output_path: str, direction
   trained = config.data.get("direction", "AtoB")
   if direction and direction not in DIRECTIONS:
     raise UserError(f"unknown --direction {direction!r}; choices: {', '.join(DIRECTIONS)}")
-  plan, skipped = _plan(pathlib.Path(input_path), pathlib.Path(output_path))
-  _check_output(pathlib.Path(input_path), pathlib.Path(output_path), plan)
+  source, destination = pathlib.Path(input_path), pathlib.Path(output_path)
+  plan, skipped = _plan(source, destination)
+  _check_output(source, destination, plan)
   family = train.validate(config)
   if not hasattr(family, "translate"):
     raise UserError(
