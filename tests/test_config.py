@@ -86,13 +86,16 @@ def test_default_preset_is_the_paper_setting(family):
   train.validate(c)
 
 
+CONFIG_FILES = sorted((ROOT / "configs").glob("*.py"))
+
+
 def test_every_family_default_is_pinned():
-  assert {p.stem for p in (ROOT / "configs").glob("*.py")} == set(PAPER_SETTINGS)
+  assert {p.stem for p in CONFIG_FILES} == set(PAPER_SETTINGS)
 
 
 def _every_preset():
   """'configs/<file>.py:<preset>' for every preset (its PRESETS) of every config file."""
-  for path in sorted((ROOT / "configs").glob("*.py")):
+  for path in CONFIG_FILES:
     for preset in config_lib.import_config_file(path).PRESETS:
       yield f"configs/{path.name}:{preset}"
 
