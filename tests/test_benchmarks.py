@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_cli
 
 
 def _run(args, data_dir):
@@ -54,3 +54,34 @@ def test_learn_translation_scores_the_test_and_train_splits(tfds_data_dir, tmp_p
   assert train["identity_psnr"] != test["identity_psnr"]
   written = json.loads((workdir / "eval_train" / "step_0000004.json").read_text())
   assert written["psnr"] == train["psnr"]
+
+
+def test_cycle_objective_scores_the_model_and_the_true_cartoons(tfds_data_dir, tmp_path):
+  workdir = tmp_path / "run"
+  run_cli(["--config=configs/cyclegan.py:tiny", f"--workdir={workdir}"], tfds_data_dir)
+  args = [
+    "benchmarks/cycle_objective.py",
+    "--config=configs/cyclegan.py:tiny",
+    f"--workdir={workdir}",
+  ]
+  lines = []
+  for overrides in ([], ["--config.loss.lambda_a=20", "--config.loss.identity=0"]):
+    result = _run([*args, "--count=6", *overrides], tfds_data_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines.append(json.loads(result.stdout.splitlines()[-1]))
+  base, reweighted = lines
+  assert (base["step"], base["crops"], base["crop_size"]) == (4, 6, 32)
+  for solution in ("model", "truth"):
+    terms = base[solution]
+    parts = ("g_adv_a2b", "cycle_a", "cycle_b", "idt_a2b")
+    assert abs(terms["total"] - sum(terms[k] for k in parts)) < 1e-3
+    assert all(terms[k] > 0 for k in parts), terms
+    # The weights come from the config: the same crops and nets, lambda_a doubled, no identity.
+    again = reweighted[solution]
+    assert abs(again["cycle_a"] - 2 * terms["cycle_a"]) < 1e-3
+    assert again["idt_a2b"] == 0
+    assert (again["g_adv_a2b"], again["cycle_b"]) == (terms["g_adv_a2b"], terms["cycle_b"])
+  # The true cartoons are not the 4-step model's outputs.
+  assert base["truth"]["cycle_a"] != base["model"]["cycle_a"]
+  delta = base["truth_minus_model"]["total"]
+  assert abs(delta - (base["truth"]["total"] - base["model"]["total"])) < 1e-3

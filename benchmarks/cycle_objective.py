@@ -1,0 +1,138 @@
+"""Does the trained CycleGAN's objective prefer the ground truth? One JSON line.
+
+  python benchmarks/cycle_objective.py --config=configs/cyclegan.py:cpu --workdir=DIR [--count=64]
+
+The embedded toon task knows the true A -> B map, `toon.cartoonize`. This script takes a trained
+CycleGAN (the newest checkpoint in --workdir, with its b2a generator and both discriminators as they
+are) and scores, on crops of the train photos at the training crop size, every term of the
+generator objective that depends on the a2b generator twice: once with the trained a2b, once with
+`cartoonize` in its place. Those terms are the adversarial loss of A -> B against D_b, the A cycle
+|b2a(a2b(a)) - a|, the B cycle |a2b(b2a(b)) - b| and the identity term |a2b(b) - b|, each with its
+config weight. `truth_minus_model` > 0 means the objective, as trained so far, scores the true
+cartoons worse than the model's own outputs: training would then pull a2b away from the truth.
+Photos are `a` crops; `b` crops are cartoons of other crops, as trainA and trainB hold. Crops are
+cut at the dataset's own scale (the :cpu preset's load_size) from its whole images and their
+cartoons, as the dataset stores them.
+"""
+
+import json
+import pathlib
+import sys
+
+import numpy as np
+from absl import app, flags
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+
+from gan_jax import backend, logs  # noqa: E402
+from gan_jax import config as config_lib  # noqa: E402
+
+flags.DEFINE_string("config", "configs/cyclegan.py:cpu", "Config file with preset (as trained).")
+flags.DEFINE_string("workdir", None, "A CycleGAN workdir with a checkpoint.", required=True)
+flags.DEFINE_integer("count", 64, "Crops per domain.")
+flags.DEFINE_integer("seed", 0, "Seed of the crop positions.")
+FLAGS = flags.FLAGS
+
+
+def _toon_variant(name: str):
+  """The toon builder config of `config.data.name` ('toon/unpaired')."""
+  from gan_jax.data import toon  # noqa: PLC0415
+
+  variant = name.partition("/")[2]
+  for builder_config in toon.Toon.BUILDER_CONFIGS:
+    if builder_config.name == variant and not builder_config.paired:
+      return builder_config
+  raise app.UsageError(f"config.data.name={name!r}: this needs an unpaired toon variant")
+
+
+def _crops(variant, start: int, count: int, size: int, rng) -> tuple[np.ndarray, np.ndarray]:
+  """(photo crops, their true cartoons), uint8 [count, size, size, 3], from train crops start...."""
+  from gan_jax.data import toon  # noqa: PLC0415
+
+  photos, cartoons = [], []
+  for _, _, _, image in toon.crops("train", start, count, variant.image_size):
+    cartoon = toon.cartoonize(image)
+    top, left = rng.integers(0, image.shape[0] - size + 1, size=2)
+    photos.append(image[top : top + size, left : left + size])
+    cartoons.append(cartoon[top : top + size, left : left + size])
+  return np.stack(photos), np.stack(cartoons)
+
+
+def main(argv, overrides):
+  del argv
+  config = config_lib.load_config(FLAGS.config, overrides)
+  if config.family != "cyclegan":
+    raise app.UsageError(
+      f"--config is a {config.family} config; this measures CycleGAN's objective"
+    )
+  variant = _toon_variant(config.data.name)
+  logs.setup()
+  backend.setup()
+  import jax.numpy as jnp  # noqa: PLC0415 - after the backend is set up
+
+  from gan_jax import losses, train  # noqa: PLC0415
+  from gan_jax.data import toon  # noqa: PLC0415
+  from gan_jax.families import common, cyclegan  # noqa: PLC0415
+
+  _, state, step = train.restore_newest(config, pathlib.Path(FLAGS.workdir))
+  g_net, d_net = cyclegan._nets(config)  # noqa: SLF001 - the family's own nets
+  adversarial = losses.get_adversarial_loss(config.loss.adversarial)
+
+  def run(net, params, stats, name, x):
+    return common.apply_net(net, params[name], stats[name], x)[0]
+
+  g = lambda name, x: run(g_net, state.g.params, state.g.batch_stats, name, x)
+  d = lambda name, x: run(d_net, state.d.params, state.d.batch_stats, name, x)
+  to_float = lambda u8: common.to_float_images(jnp.asarray(u8))
+  to_uint8 = lambda x: np.asarray(jnp.round((jnp.clip(x, -1, 1) + 1) * 127.5), np.uint8)
+  cartoonize = lambda u8: np.stack([toon.cartoonize(image) for image in u8])
+  l1 = lambda x, y: float(jnp.mean(jnp.abs(x - y)))
+
+  rng = np.random.default_rng(FLAGS.seed)
+  size, count = config.image_size, FLAGS.count
+  photos, true_b = _crops(variant, 0, count, size, rng)  # trainA: crops 0..
+  # trainB: cartoons of the crops past trainA's.
+  _, cartoons = _crops(variant, variant.num_train, count, size, rng)
+  a, b = to_float(photos), to_float(cartoons)
+  fake_a = g("b2a", b)
+  lam_a, lam_b, lam_idt = config.loss.lambda_a, config.loss.lambda_b, config.loss.identity
+  solutions = {
+    # a2b's outputs on: the photos, the b2a fakes, the cartoons.
+    "model": (g("a2b", a), g("a2b", fake_a), g("a2b", b)),
+    "truth": (
+      to_float(true_b),
+      to_float(cartoonize(to_uint8(fake_a))),
+      to_float(cartoonize(cartoons)),
+    ),
+  }
+  terms = {}
+  for name, (fake_b, rec_b, idt_b) in solutions.items():
+    terms[name] = {
+      "g_adv_a2b": float(adversarial.g_loss(d("b", fake_b))),
+      "cycle_a": lam_a * l1(g("b2a", fake_b), a),
+      "cycle_b": lam_b * l1(rec_b, b),
+      "idt_a2b": lam_b * lam_idt * l1(idt_b, b),
+      "d_b_mean": float(jnp.mean(d("b", fake_b))),
+    }
+    terms[name]["total"] = sum(v for k, v in terms[name].items() if k != "d_b_mean")
+  rounded = {k: {t: round(v, 4) for t, v in terms[k].items()} for k in terms}
+  delta = {t: round(terms["truth"][t] - terms["model"][t], 4) for t in terms["model"]}
+  print(
+    json.dumps(
+      {
+        "config": FLAGS.config,
+        "overrides": overrides,
+        "step": step,
+        "crops": count,
+        "crop_size": size,
+        "d_b_mean_on_real_b": round(float(jnp.mean(d("b", b))), 4),
+        **rounded,
+        "truth_minus_model": delta,
+      }
+    )
+  )
+
+
+if __name__ == "__main__":
+  argv, overrides = config_lib.split_overrides(sys.argv)
+  app.run(lambda a: main(a, overrides), argv=argv)
