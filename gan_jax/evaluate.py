@@ -150,12 +150,14 @@ def _with_sample_num(config, n):
 
 def aligned_test(config) -> bool:
   """Whether unpaired eval pairs are ground truth for each other: as config.eval.aligned_test says,
-  or ('auto') for the embedded toon data, whose testB[i] is the cartoon of testA[i]. Unpaired user
-  folders have no such pairs."""
+  or ('auto') for the test split of the embedded toon data, whose testB[i] is the cartoon of
+  testA[i] (its trainB holds cartoons of other crops than trainA). Unpaired user folders have no
+  such pairs."""
   check_choice(config, "eval.aligned_test", unpaired.ALIGNED_TEST)
   setting = config.eval.aligned_test
   if setting == "auto":
-    return not config.data.folder and config.data.name.split("/")[0] == "toon"
+    toon = not config.data.folder and config.data.name.split("/")[0] == "toon"
+    return toon and config.data.eval_split == "test"
   return setting == "yes"
 
 
@@ -189,7 +191,8 @@ def _scores(output: np.ndarray, source: np.ndarray, target: np.ndarray, aligned:
 
 
 def _eval_translation(config, setup, state, inception):
-  """Paired: the trained direction. Unpaired: both directions, testA[i] against testB[i]."""
+  """Paired: the trained direction. Unpaired: both directions, testA[i] against testB[i] (or the
+  pairs of config.data.eval_split)."""
   family, layout = setup.family, setup.family.DATA_LAYOUT
   batches = list(eval_batches(config, layout))
   a = np.concatenate([b["image_a"] for b in batches])
@@ -214,9 +217,10 @@ def _eval_translation(config, setup, state, inception):
     rows.append((direction, source, output, target))
   skipped = {"swd": "translation outputs are scored against their targets (PSNR/SSIM)"}
   if not aligned:
+    split = config.data.eval_split
     reason = (
-      "testA[i] and testB[i] are not the same scene (set config.eval.aligned_test=yes if they "
-      "are); the outputs are scored by SWD against the real target-domain images instead"
+      f"{split}A[i] and {split}B[i] are not the same scene (set config.eval.aligned_test=yes if "
+      f"they are); the outputs are scored by SWD against the real target-domain images instead"
     )
     skipped = {"psnr": reason, "ssim": reason}
   return results, rows, {**skipped, **inception_skipped}

@@ -324,6 +324,29 @@ def test_tiny_train_translate_and_eval_both_directions(trained_runs, tmp_path, t
   assert not np.array_equal(outputs["AtoB"], outputs["BtoA"])  # two different generators
 
 
+def test_unpaired_eval_reads_the_split_it_is_given(trained_runs, tfds_data_dir):
+  """--config.data.eval_split=train scores trainA/trainB (32 each in toon/unpaired_small; the test
+  split has 8). The toon trainB holds cartoons of other crops than trainA, so there is no ground
+  truth to score against: SWD, and PSNR/SSIM skipped with the reason."""
+  workdir = trained_runs("cyclegan")
+  flag = f"--config={CONFIGS['cyclegan']}"
+  run_cli(
+    [flag, f"--workdir={workdir}", "--mode=eval", "--config.data.eval_split=train"], tfds_data_dir
+  )
+  result = json.loads((workdir / "eval_train" / "step_0000004.json").read_text())
+  assert (result["split"], result["num_images"]) == ("train", 32)
+  for direction in ("AtoB", "BtoA"):
+    assert np.isfinite(result[direction]["swd_mean"]) and "psnr" not in result[direction]
+  assert result["skipped"]["psnr"].startswith("trainA[i] and trainB[i] are not the same scene")
+  bad = run_cli(
+    [flag, f"--workdir={workdir}", "--mode=eval", "--config.data.eval_split=val"],
+    tfds_data_dir,
+    check=False,
+  )
+  assert bad.returncode != 0
+  assert "split 'valA' (unpaired data, config.data.eval_split='val') is not a split" in bad.stderr
+
+
 def _final_state(workdir, config):
   setup = train.RunSetup(config)
   ckpt = checkpoint.Checkpointer(workdir / "checkpoints")

@@ -160,14 +160,16 @@ def _shard(source, process_index: int, process_count: int) -> grain.MapDataset:
 def _examples(config, layout, splits, process_index, process_count, train: bool, split=None):
   """A MapDataset of example dicts holding only the batch keys of `layout`."""
   data, seed = config.data, config.seed
+  key = "train_split" if train else "eval_split"
   if layout == "unpaired":
-    prefix = split or ("train" if train else "test")
+    # Splits come in A/B pairs: config.data.eval_split 'test' reads testA and testB.
+    prefix = split or data[key]
+    origin = "" if split else f", config.data.{key}={prefix!r}"
     domains = []
     for i, domain in enumerate("AB"):
       name = prefix + domain
-      ds = _shard(
-        _split(splits, name, f"split {name!r} (unpaired data)"), process_index, process_count
-      )
+      what = f"split {name!r} (unpaired data{origin})"
+      ds = _shard(_split(splits, name, what), process_index, process_count)
       if train:  # each domain shuffled on its own; the shorter one simply wraps around sooner
         ds = ds.shuffle(seed=seed + i).repeat(None)
       domains.append(ds.map(lambda ex: ex["image"]))
@@ -177,7 +179,6 @@ def _examples(config, layout, splits, process_index, process_count, train: bool,
     return grain.experimental.ZipMapDataset(domains).map(
       lambda ab: {"image_a": ab[0], "image_b": ab[1]}
     )
-  key = "train_split" if train else "eval_split"
   split = split or data[key]
   ds = _shard(_split(splits, split, f"config.data.{key}={split!r}"), process_index, process_count)
   if train:
