@@ -1,18 +1,19 @@
-"""Does the trained CycleGAN's objective prefer the ground truth? One JSON line.
+"""Does a trained CycleGAN's (or DualGAN's) objective prefer the ground truth? One JSON line.
 
   python benchmarks/cycle_objective.py --config=configs/cyclegan.py:cpu --workdir=DIR [--count=64]
 
 The embedded toon task knows the true A -> B map, `toon.cartoonize`. This script takes a trained
-CycleGAN (the newest checkpoint in --workdir, with its b2a generator and both discriminators as they
-are) and scores, on crops of the train photos at the training crop size, every term of the
-generator objective that depends on the a2b generator twice: once with the trained a2b, once with
-`cartoonize` in its place. Those terms are the adversarial loss of A -> B against D_b, the A cycle
-|b2a(a2b(a)) - a|, the B cycle |a2b(b2a(b)) - b| and the identity term |a2b(b) - b|, each with its
-config weight. `truth_minus_model` > 0 means the objective, as trained so far, scores the true
-cartoons worse than the model's own outputs: training would then pull a2b away from the truth.
-Photos are `a` crops; `b` crops are cartoons of other crops, as trainA and trainB hold. Crops are
-cut at the dataset's own scale (the :cpu preset's load_size) from its whole images and their
-cartoons, as the dataset stores them.
+CycleGAN or DualGAN (the newest checkpoint in --workdir, with its b2a generator and both
+discriminators as they are) and scores, on crops of the train photos at the training crop size,
+every term of the generator objective that depends on the a2b generator twice: once with the
+trained a2b, once with `cartoonize` in its place. Those terms are the adversarial loss of A -> B
+against D_b, the A cycle |b2a(a2b(a)) - a|, the B cycle |a2b(b2a(b)) - b| (DualGAN's rec_a, rec_b,
+L1 or L2 as configured) and CycleGAN's identity term |a2b(b) - b|, each with its config weight.
+`truth_minus_model` > 0 means the objective, as trained so far, scores the true cartoons worse than
+the model's own outputs: training would then pull a2b away from the truth. Photos are `a` crops; `b`
+crops are cartoons of other crops, as trainA and trainB hold. Crops are cut at the dataset's own
+scale (the :cpu preset's load_size) from its whole images and their cartoons, as the dataset stores
+them.
 """
 
 import json
@@ -61,9 +62,9 @@ def _crops(variant, start: int, count: int, size: int, rng) -> tuple[np.ndarray,
 def main(argv, overrides):
   del argv
   config = config_lib.load_config(FLAGS.config, overrides)
-  if config.family != "cyclegan":
+  if config.family not in ("cyclegan", "dualgan"):
     raise app.UsageError(
-      f"--config is a {config.family} config; this measures CycleGAN's objective"
+      f"--config is a {config.family} config; this measures CycleGAN's or DualGAN's objective"
     )
   variant = _toon_variant(config.data.name)
   logs.setup()
@@ -72,11 +73,23 @@ def main(argv, overrides):
 
   from gan_jax import losses, train  # noqa: PLC0415
   from gan_jax.data import toon  # noqa: PLC0415
-  from gan_jax.families import common, cyclegan  # noqa: PLC0415
+  from gan_jax.families import common, cyclegan, dualgan  # noqa: PLC0415
 
   _, state, step = train.restore_newest(config, pathlib.Path(FLAGS.workdir))
-  g_net, d_net = cyclegan._nets(config)  # noqa: SLF001 - the family's own nets
-  adversarial = losses.get_adversarial_loss(config.loss.adversarial)
+  family = {"cyclegan": cyclegan, "dualgan": dualgan}[config.family]
+  g_net, d_net = family._nets(config)  # noqa: SLF001 - the family's own nets
+  loss = config.loss
+  # As the families' steps: DualGAN's 'wgan' (clipping) has the Wasserstein G loss, and its
+  # reconstruction may be L2; CycleGAN's cycles are L1 and it alone has the identity term.
+  adversarial = losses.get_adversarial_loss(
+    "wgan-gp" if loss.adversarial == "wgan" else loss.adversarial
+  )
+  if loss.get("reconstruction", "l1") == "l1":
+    distance = lambda x, y: float(jnp.mean(jnp.abs(x - y)))
+  else:
+    distance = lambda x, y: float(jnp.mean(jnp.square(x - y)))
+  cycle_names = ("cycle_a", "cycle_b") if config.family == "cyclegan" else ("rec_a", "rec_b")
+  lam_idt = loss.get("identity", 0.0)
 
   def run(net, params, stats, name, x):
     return common.apply_net(net, params[name], stats[name], x)[0]
@@ -86,7 +99,6 @@ def main(argv, overrides):
   to_float = lambda u8: common.to_float_images(jnp.asarray(u8))
   to_uint8 = lambda x: np.asarray(jnp.round((jnp.clip(x, -1, 1) + 1) * 127.5), np.uint8)
   cartoonize = lambda u8: np.stack([toon.cartoonize(image) for image in u8])
-  l1 = lambda x, y: float(jnp.mean(jnp.abs(x - y)))
 
   rng = np.random.default_rng(FLAGS.seed)
   size, count = config.image_size, FLAGS.count
@@ -95,7 +107,6 @@ def main(argv, overrides):
   _, cartoons = _crops(variant, variant.num_train, count, size, rng)
   a, b = to_float(photos), to_float(cartoons)
   fake_a = g("b2a", b)
-  lam_a, lam_b, lam_idt = config.loss.lambda_a, config.loss.lambda_b, config.loss.identity
   solutions = {
     # a2b's outputs on: the photos, the b2a fakes, the cartoons.
     "model": (g("a2b", a), g("a2b", fake_a), g("a2b", b)),
@@ -109,11 +120,12 @@ def main(argv, overrides):
   for name, (fake_b, rec_b, idt_b) in solutions.items():
     terms[name] = {
       "g_adv_a2b": float(adversarial.g_loss(d("b", fake_b))),
-      "cycle_a": lam_a * l1(g("b2a", fake_b), a),
-      "cycle_b": lam_b * l1(rec_b, b),
-      "idt_a2b": lam_b * lam_idt * l1(idt_b, b),
-      "d_b_mean": float(jnp.mean(d("b", fake_b))),
+      cycle_names[0]: loss.lambda_a * distance(g("b2a", fake_b), a),
+      cycle_names[1]: loss.lambda_b * distance(rec_b, b),
     }
+    if config.family == "cyclegan":
+      terms[name]["idt_a2b"] = loss.lambda_b * lam_idt * distance(idt_b, b)
+    terms[name]["d_b_mean"] = float(jnp.mean(d("b", fake_b)))
     terms[name]["total"] = sum(v for k, v in terms[name].items() if k != "d_b_mean")
   rounded = {k: {t: round(v, 4) for t, v in terms[k].items()} for k in terms}
   delta = {t: round(terms["truth"][t] - terms["model"][t], 4) for t in terms["model"]}

@@ -5,6 +5,9 @@ import os
 import subprocess
 import sys
 
+import pytest
+
+from gan_jax import config as config_lib
 from tests.conftest import ROOT, run_cli
 
 
@@ -56,32 +59,41 @@ def test_learn_translation_scores_the_test_and_train_splits(tfds_data_dir, tmp_p
   assert written["psnr"] == train["psnr"]
 
 
-def test_cycle_objective_scores_the_model_and_the_true_cartoons(tfds_data_dir, tmp_path):
+@pytest.mark.parametrize(
+  "family, cycles, identity, crop",
+  [("cyclegan", ("cycle_a", "cycle_b"), True, 32), ("dualgan", ("rec_a", "rec_b"), False, 64)],
+)
+def test_cycle_objective_scores_the_model_and_the_true_cartoons(
+  family, cycles, identity, crop, tfds_data_dir, tmp_path
+):
   workdir = tmp_path / "run"
-  run_cli(["--config=configs/cyclegan.py:tiny", f"--workdir={workdir}"], tfds_data_dir)
-  args = [
-    "benchmarks/cycle_objective.py",
-    "--config=configs/cyclegan.py:tiny",
-    f"--workdir={workdir}",
-  ]
+  config_arg = f"--config=configs/{family}.py:tiny"
+  run_cli([config_arg, f"--workdir={workdir}"], tfds_data_dir)
+  lambda_a = config_lib.load_config(str(ROOT / f"configs/{family}.py:tiny")).loss.lambda_a
+  args = ["benchmarks/cycle_objective.py", config_arg, f"--workdir={workdir}", "--count=6"]
+  reweighting = [f"--config.loss.lambda_a={2 * lambda_a}"]
+  if identity:
+    reweighting.append("--config.loss.identity=0")
   lines = []
-  for overrides in ([], ["--config.loss.lambda_a=20", "--config.loss.identity=0"]):
-    result = _run([*args, "--count=6", *overrides], tfds_data_dir)
+  for overrides in ([], reweighting):
+    result = _run([*args, *overrides], tfds_data_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     lines.append(json.loads(result.stdout.splitlines()[-1]))
   base, reweighted = lines
-  assert (base["step"], base["crops"], base["crop_size"]) == (4, 6, 32)
+  assert (base["step"], base["crops"], base["crop_size"]) == (4, 6, crop)
+  penalties = (*cycles, "idt_a2b") if identity else cycles
   for solution in ("model", "truth"):
     terms = base[solution]
-    parts = ("g_adv_a2b", "cycle_a", "cycle_b", "idt_a2b")
-    assert abs(terms["total"] - sum(terms[k] for k in parts)) < 1e-3
-    assert all(terms[k] > 0 for k in parts), terms
+    assert set(terms) == {"g_adv_a2b", *penalties, "d_b_mean", "total"}
+    assert abs(terms["total"] - sum(terms[k] for k in ("g_adv_a2b", *penalties))) < 1e-3
+    assert all(terms[k] > 0 for k in penalties), terms
     # The weights come from the config: the same crops and nets, lambda_a doubled, no identity.
     again = reweighted[solution]
-    assert abs(again["cycle_a"] - 2 * terms["cycle_a"]) < 1e-3
-    assert again["idt_a2b"] == 0
-    assert (again["g_adv_a2b"], again["cycle_b"]) == (terms["g_adv_a2b"], terms["cycle_b"])
+    assert abs(again[cycles[0]] - 2 * terms[cycles[0]]) < 1e-3 * terms[cycles[0]]
+    assert (again["g_adv_a2b"], again[cycles[1]]) == (terms["g_adv_a2b"], terms[cycles[1]])
+    if identity:
+      assert again["idt_a2b"] == 0
   # The true cartoons are not the 4-step model's outputs.
-  assert base["truth"]["cycle_a"] != base["model"]["cycle_a"]
+  assert base["truth"][cycles[0]] != base["model"][cycles[0]]
   delta = base["truth_minus_model"]["total"]
   assert abs(delta - (base["truth"]["total"] - base["model"]["total"])) < 1e-3
