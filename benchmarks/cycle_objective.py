@@ -71,25 +71,21 @@ def main(argv, overrides):
   backend.setup()
   import jax.numpy as jnp  # noqa: PLC0415 - after the backend is set up
 
-  from gan_jax import losses, train  # noqa: PLC0415
+  from gan_jax import losses, samples, train  # noqa: PLC0415
   from gan_jax.data import toon  # noqa: PLC0415
   from gan_jax.families import common, cyclegan, dualgan  # noqa: PLC0415
 
   _, state, step = train.restore_newest(config, pathlib.Path(FLAGS.workdir))
-  family = {"cyclegan": cyclegan, "dualgan": dualgan}[config.family]
-  g_net, d_net = family._nets(config)  # noqa: SLF001 - the family's own nets
   loss = config.loss
-  # As the families' steps: DualGAN's 'wgan' (clipping) has the Wasserstein G loss, and its
-  # reconstruction may be L2; CycleGAN's cycles are L1 and it alone has the identity term.
-  adversarial = losses.get_adversarial_loss(
-    "wgan-gp" if loss.adversarial == "wgan" else loss.adversarial
-  )
-  if loss.get("reconstruction", "l1") == "l1":
-    distance = lambda x, y: float(jnp.mean(jnp.abs(x - y)))
+  if config.family == "cyclegan":  # as its train_step: L1 cycles, and an identity term
+    g_net, d_net = cyclegan._nets(config)  # noqa: SLF001 - the family's own nets
+    adversarial = losses.get_adversarial_loss(loss.adversarial)
+    distance = lambda x, y: jnp.mean(jnp.abs(x - y))
+    cycle_names, identity = ("cycle_a", "cycle_b"), loss.identity
   else:
-    distance = lambda x, y: float(jnp.mean(jnp.square(x - y)))
-  cycle_names = ("cycle_a", "cycle_b") if config.family == "cyclegan" else ("rec_a", "rec_b")
-  lam_idt = loss.get("identity", 0.0)
+    g_net, d_net = dualgan._nets(config)  # noqa: SLF001
+    adversarial, distance = dualgan.objective(config)
+    cycle_names, identity = ("rec_a", "rec_b"), None  # no identity term
 
   def run(net, params, stats, name, x):
     return common.apply_net(net, params[name], stats[name], x)[0]
@@ -97,7 +93,6 @@ def main(argv, overrides):
   g = lambda name, x: run(g_net, state.g.params, state.g.batch_stats, name, x)
   d = lambda name, x: run(d_net, state.d.params, state.d.batch_stats, name, x)
   to_float = lambda u8: common.to_float_images(jnp.asarray(u8))
-  to_uint8 = lambda x: np.asarray(jnp.round((jnp.clip(x, -1, 1) + 1) * 127.5), np.uint8)
   cartoonize = lambda u8: np.stack([toon.cartoonize(image) for image in u8])
 
   rng = np.random.default_rng(FLAGS.seed)
@@ -107,26 +102,28 @@ def main(argv, overrides):
   _, cartoons = _crops(variant, variant.num_train, count, size, rng)
   a, b = to_float(photos), to_float(cartoons)
   fake_a = g("b2a", b)
+  # a2b's outputs on the photos (fake_b), on the b2a fakes (rec_b) and on the cartoons (idt_b).
   solutions = {
-    # a2b's outputs on: the photos, the b2a fakes, the cartoons.
-    "model": (g("a2b", a), g("a2b", fake_a), g("a2b", b)),
-    "truth": (
-      to_float(true_b),
-      to_float(cartoonize(to_uint8(fake_a))),
-      to_float(cartoonize(cartoons)),
-    ),
+    "model": {"fake_b": g("a2b", a), "rec_b": g("a2b", fake_a)},
+    "truth": {
+      "fake_b": to_float(true_b),
+      "rec_b": to_float(cartoonize(samples.to_uint8(fake_a))),
+    },
   }
+  if identity is not None:
+    solutions["model"]["idt_b"] = g("a2b", b)
+    solutions["truth"]["idt_b"] = to_float(cartoonize(cartoons))
   terms = {}
-  for name, (fake_b, rec_b, idt_b) in solutions.items():
+  for name, out in solutions.items():
     terms[name] = {
-      "g_adv_a2b": float(adversarial.g_loss(d("b", fake_b))),
-      cycle_names[0]: loss.lambda_a * distance(g("b2a", fake_b), a),
-      cycle_names[1]: loss.lambda_b * distance(rec_b, b),
+      "g_adv_a2b": float(adversarial.g_loss(d("b", out["fake_b"]))),
+      cycle_names[0]: loss.lambda_a * float(distance(g("b2a", out["fake_b"]), a)),
+      cycle_names[1]: loss.lambda_b * float(distance(out["rec_b"], b)),
     }
-    if config.family == "cyclegan":
-      terms[name]["idt_a2b"] = loss.lambda_b * lam_idt * distance(idt_b, b)
-    terms[name]["d_b_mean"] = float(jnp.mean(d("b", fake_b)))
-    terms[name]["total"] = sum(v for k, v in terms[name].items() if k != "d_b_mean")
+    if identity is not None:
+      terms[name]["idt_a2b"] = loss.lambda_b * identity * float(distance(out["idt_b"], b))
+    terms[name]["total"] = sum(terms[name].values())
+    terms[name]["d_b_mean"] = float(jnp.mean(d("b", out["fake_b"])))
   rounded = {k: {t: round(v, 4) for t, v in terms[k].items()} for k in terms}
   delta = {t: round(terms["truth"][t] - terms["model"][t], 4) for t in terms["model"]}
   print(

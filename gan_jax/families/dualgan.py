@@ -87,18 +87,23 @@ def create_state(config, rng, example_batch) -> State:
   )
 
 
-def train_step(config, state: State, batch):
-  g_net, d_net = _nets(config)
-  g_tx, d_tx = _optimizers(config)
+def objective(config):
+  """(adversarial loss, reconstruction distance) that config.loss names."""
   loss = config.loss
   # 'wgan' and 'wgan-gp' share the Wasserstein critic and generator losses.
   adversarial = losses.get_adversarial_loss(
     "wgan-gp" if loss.adversarial == "wgan" else loss.adversarial
   )
   if loss.reconstruction == "l1":
-    distance = lambda x, y: jnp.mean(jnp.abs(x - y))
-  else:
-    distance = lambda x, y: jnp.mean(jnp.square(x - y))
+    return adversarial, lambda x, y: jnp.mean(jnp.abs(x - y))
+  return adversarial, lambda x, y: jnp.mean(jnp.square(x - y))
+
+
+def train_step(config, state: State, batch):
+  g_net, d_net = _nets(config)
+  g_tx, d_tx = _optimizers(config)
+  loss = config.loss
+  adversarial, distance = objective(config)
   real_a, real_b = unpaired.images(batch)
   dropout_rng, gp_rng = jax.random.split(jax.random.fold_in(state.rng, state.step))
 
