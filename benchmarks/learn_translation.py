@@ -14,6 +14,7 @@ Where the config tests the way the reference does (model.eval_mode False: dropou
 statistics at test time), the test split is also scored with eval_mode=True (`eval_eval_mode`).
 --score_train also scores the train split (`train_split`, written to WORKDIR/eval_train): a model
 that scores as badly there as on the test split underfits, one that scores far better overfits.
+Unpaired toon train splits are not pairs (trainB cartoons other crops), so they get SWD instead.
 """
 
 import json
