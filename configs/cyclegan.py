@@ -67,32 +67,21 @@ def get_config(arg=None):
   loss.identity = 0.5  # reference --lambda_identity, relative to lambda_A / lambda_B
 
   if preset == "cpu":
-    # 2 CPU cores: train on 64 px crops of the 256 px images at their own scale (the reference's
-    # --preprocess crop), score whole 256 px test images (the generator is fully convolutional,
-    # as the reference tests with --preprocess none); half the reference's channels. The
-    # generator is the reference's other choice, the U-Net (--netG unet_128/unet_256; here 6
-    # downs): the ResNet one's instance norm after its first conv makes it blind to the input's
-    # mean colour (tests/test_unpaired.py), which the cartoon keeps. As configs/pix2pix.py:cpu
-    # (measured there): batch 8 with G's lr at 5x the reference's (D's as the reference's; at 5x,
-    # D_b's loss went to chance, 0.25), and the 16x16 PatchGAN (d_layers=1), since on a 64 px crop
-    # the 70x70 one sees the whole crop.
-    # Measured (toon 1.1.0, identity 20.82 dB both ways), test PSNR gain A->B / B->A: these
-    # settings, 10,000 steps, 81 CPU min: -0.78 / +3.32 dB (20.04 dB / SSIM 0.554, 24.14 / 0.659);
-    # after 2,000 and 3,000 steps (constant lr): -1.55 / +1.27, -1.23 / +1.85. Before, with the
-    # reference's lr and 70x70 PatchGAN: batch 1, 3,000 steps, 9 min: -2.93 / +0.33; batch 8,
-    # 3,000 steps, 22 min: -2.74 / +1.72; the ResNet at batch 1, 3,000 steps: -6.30 / -3.87.
-    # A->B outputs keep the photo's texture, with dark strokes on its edges, not the cartoon's flat
-    # bands: benchmarks/cycle_objective.py shows the reference objective (lambda 10) scoring the
-    # true cartoons worse than these outputs, by 1.11 at 10,000 steps.
+    # 2 CPU cores: 64 px crops of the 256 px images at their own scale (the reference's --preprocess
+    # crop), whole 256 px test images (--preprocess none, as the reference tests); half the
+    # reference's channels. Results, and the runs behind these settings: see docs/results.md.
     c.image_size = 64
     c.batch_size = 8
     c.data.load_size = 256
     c.data.eval_size = 256
+    # The reference's other generator, the U-Net (--netG unet_128/unet_256; here 6 downs): the
+    # ResNet one's instance norm after its first conv makes it blind to the input's mean colour
+    # (tests/test_unpaired.py), which the cartoon keeps.
     model.generator = "unet_64"
     model.g_features = 32
     model.d_features = 32
-    model.d_layers = 1
-    optim.g_lr = 1e-3
+    model.d_layers = 1  # 16x16 PatchGAN, as configs/pix2pix.py:cpu: 70x70 sees all of a 64 px crop
+    optim.g_lr = 1e-3  # 5x the reference's, as pix2pix:cpu; D's at 5x took D_b's loss to chance
     c.total_steps = 10_000
     optim.constant_steps = 5000
     optim.decay_steps = 5000

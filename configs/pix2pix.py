@@ -25,12 +25,7 @@ def get_config(arg=None):
   c.image_size = 256  # reference --crop_size 256
   c.batch_size = 1  # reference --batch_size 1 (the paper: 1 to 10)
   # Reference: --n_epochs 100 at the initial lr, then --n_epochs_decay 100 to 0. On the embedded
-  # toon data (400 training pairs, batch 1) an epoch is 400 steps.
-  # Measured on one H100 (toon 1.1.0, identity 20.82 dB / 0.622): the same images in 5,000 steps of
-  # batch 16 (batch_size=16 optim.g_lr=1e-3 total_steps=5000 optim.constant_steps=2500
-  # optim.decay_steps=2500), 3.1 min: test PSNR 25.84 dB / SSIM 0.858 with model.eval_mode=True
-  # (+5.02 dB); -1.75 dB tested as the reference tests, on each test image's own batch statistics,
-  # which training on batches of 16 never saw. A 2,300-step run (1,150 + 1,150 steps): +3.72 dB.
+  # toon data (400 training pairs, batch 1) an epoch is 400 steps. Results: docs/results.md.
   c.total_steps = 80_000
   c.log_every = 100
   c.sample_every = 2000
@@ -73,38 +68,21 @@ def get_config(arg=None):
   loss.gan_weight = 1.0  # the paper's ablations (Table 1): 0 = "L1 alone"
 
   if preset == "cpu":
-    # 2 CPU cores, ~3.5 steps/s: 64 px crops of the 256 px images at their own scale (the
+    # Learns the toon task on 2 CPU cores: 64 px crops of the 256 px images at their own scale (the
     # reference's --preprocess crop), scored on whole 256 px test images (the U-Net is fully
-    # convolutional); unet_64 (6 downs) at half the reference's channels. Batch 16 with G's lr at
-    # 5x the reference's (which is for batch 1): at batch 16 and 2e-4 the G's L1 stalled near 0.10
-    # (GPU run, 14,200 steps, +2.0 dB with eval_mode); with 1e-3 it reached 0.084 in 4,700 steps.
-    # The 16x16 PatchGAN (d_layers=1): on a 64 px crop the reference's 70x70 one sees the whole
-    # crop, the paper's "ImageGAN" that scored below the 70x70 PatchGAN (Isola Table 3); 16 of 64
-    # px is the share of the image that 70 of 256 is. eval_mode: trained on batches of 16, batch
-    # norm's running statistics fit, a single test image's own statistics do not.
-    # Measured (toon 1.1.0, 4,800 steps, 26 CPU min, identity 20.82 dB / 0.622): test PSNR
-    # 24.66 dB / SSIM 0.805 (+3.84 dB); 20.49 dB (-0.33) tested as the reference tests. Alone on
-    # the 2 cores: 13 min, +3.75 dB. Longer (total_steps, with constant/decay_steps half each):
-    # 14,400 steps, 37 min: 25.86 dB / 0.845 (+5.04); 33,600 steps, 90 min: 26.08 / 0.872 (+5.25).
-    # The train split scores no better (+5.06, +6.03, +6.40 dB over its 19.36 dB identity, at
-    # 24.42, 25.38, 25.76 dB): the model underfits, it does not fail to generalise. At the
-    # reference's width (model.g_features=64, model.d_features=64; 2.7x the step time) 14,400
-    # steps, 95 min: 26.73 dB / 0.886 (+5.91), train split 26.51 dB (+7.16); 24,000 steps
-    # (12,000 + 12,000), about 170 min: 27.07 dB / 0.895 (+6.24), train split 26.84 dB (+7.48),
-    # again no better than the test split. At 4,800 steps with the 70x70 (d_layers=3)
-    # +3.06 dB, 34x34 (2) +3.25 dB; instance norm (g_norm, d_norm) +0.70 dB; the paper's "L1
-    # alone" (loss.gan_weight=0, 70x70) +4.16 dB. On one H200 GPU (d_layers=3,
-    # ~14,800 steps): +2.9 dB at these widths, +3.7 dB with the reference's (g/d_features=64).
+    # convolutional). Results, and the runs behind each setting below: see docs/results.md.
     c.image_size = 64
     c.batch_size = 16
     c.data.load_size = 256
     c.data.eval_size = 256
-    model.generator = "unet_64"
+    model.generator = "unet_64"  # 6 downs, at half the reference's channels
     model.g_features = 32
     model.d_features = 32
+    # 16x16 PatchGAN: on a 64 px crop the 70x70 one sees the whole crop, the paper's "ImageGAN"
+    # that scored below the 70x70 PatchGAN (Isola Table 3); 16 of 64 px is the share 70 of 256 is.
     model.d_layers = 1
-    model.eval_mode = True
-    optim.g_lr = 1e-3
+    model.eval_mode = True  # trained on batches of 16: running statistics fit, one image's do not
+    optim.g_lr = 1e-3  # 5x the reference's (for batch 1): at batch 16 and 2e-4, G's L1 stalled
     c.total_steps = 4800
     optim.constant_steps = 2400
     optim.decay_steps = 2400
