@@ -1,4 +1,4 @@
-"""The official PyTorch train step on a CUDA GPU, timed the way ../shared/peer/torch_peer.py times
+"""The official PyTorch train step on a CUDA GPU, timed the way benchmarks/peer/torch_peer.py times
 it on CPU (which it only supports).
 
   python benchmarks/torch_peer_cuda.py PEER_DIR --src SRC --model pix2pix --size 256 --batch 1 \
