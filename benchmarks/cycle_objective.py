@@ -71,11 +71,12 @@ def main(argv, overrides):
   backend.setup()
   import jax.numpy as jnp  # noqa: PLC0415 - after the backend is set up
 
-  from gan_jax import losses, samples, train  # noqa: PLC0415
+  from gan_jax import losses, samples  # noqa: PLC0415
+  from gan_jax import run as run_lib  # noqa: PLC0415
   from gan_jax.data import toon  # noqa: PLC0415
   from gan_jax.families import common, cyclegan, dualgan  # noqa: PLC0415
 
-  _, state, step = train.restore_newest(config, pathlib.Path(FLAGS.workdir))
+  _, state, step = run_lib.restore_newest(config, pathlib.Path(FLAGS.workdir))
   loss = config.loss
   if config.family == "cyclegan":  # as its train_step: L1 cycles, and an identity term
     g_net, d_net = cyclegan._nets(config)  # noqa: SLF001 - the family's own nets

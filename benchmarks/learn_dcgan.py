@@ -55,7 +55,7 @@ def main(argv, overrides):
   backend.setup()
   import jax  # noqa: PLC0415 - after the backend is set up
 
-  from gan_jax import checkpoint, samples, train  # noqa: PLC0415
+  from gan_jax import checkpoint, run, samples, train  # noqa: PLC0415
   from gan_jax.data import shapes  # noqa: PLC0415
   from gan_jax.metrics import swd  # noqa: PLC0415
 
@@ -65,7 +65,7 @@ def main(argv, overrides):
   train_minutes = (time.perf_counter() - start) / 60
 
   reals = _images(config, "test", FLAGS.num)
-  setup = train.RunSetup(config)
+  setup = run.RunSetup(config)
   z = jax.random.normal(jax.random.key(1234), (FLAGS.num, config.model.z_dim))
   generate = jax.jit(functools.partial(setup.family.generate, config))
 

@@ -16,11 +16,11 @@ def measure(config, steps: int, pipeline_batches: int) -> dict:
   """Times `config`'s input pipeline, compile and train step; call after `backend.setup()`."""
   import jax  # noqa: PLC0415 - after the backend is set up
 
-  from gan_jax import parallel, train  # noqa: PLC0415
+  from gan_jax import parallel, run  # noqa: PLC0415
   from gan_jax.data import pipeline  # noqa: PLC0415
 
-  setup = train.RunSetup(config)
-  data = iter(pipeline.make_dataset(config, setup.family.DATA_LAYOUT, setup.local_batch_size))
+  setup = run.RunSetup(config)
+  data = iter(pipeline.make_dataset(config, setup.family.layout, setup.local_batch_size))
   next(data)  # the dataset is built (if needed) and open before anything is timed
 
   start = time.perf_counter()
@@ -29,8 +29,10 @@ def measure(config, steps: int, pipeline_batches: int) -> dict:
   pipeline_sec = time.perf_counter() - start
 
   start = time.perf_counter()
-  step = setup.compile_train_step(config)
+  compiled = setup.compile_steps()  # every named step; the timed one is 'main'
   compile_sec = time.perf_counter() - start
+  counter = setup.step_counter(0)
+  step = lambda state, batch: compiled["main"](state, batch, setup.frozen, counter)
 
   state = setup.init_state(config.seed)
   fixed = parallel.to_global(next(data), setup.batch_sharding)

@@ -5,17 +5,17 @@
 
 For each setting (the official defaults at that size and batch: pix2pix unet_256 + 70x70 PatchGAN
 with batch norm; CycleGAN resnet_9blocks + PatchGAN with instance norm, the official default netG at
-128 px too), rounds alternate: the official step timed by the peer script (../shared/peer/
+128 px too), rounds alternate: the official step timed by the peer script (benchmarks/peer/
 torch_peer.py: `set_input` + `optimize_parameters` on the upstream tree in --peer_src, --iters
 timed iterations after 2 warm-up ones), then gan_jax's jitted step on a batch already on the device
 for as many iterations. One JSON line per setting: the minimum seconds per iteration of each,
 ratio = torch / gan_jax (above 1: gan_jax is faster), compile seconds, gan_jax's FLOPs per step
-(XLA's cost analysis) and MFU against the measured fp32 matmul peak (../shared/peer/peak.py, run
+(XLA's cost analysis) and MFU against the measured fp32 matmul peak (benchmarks/peer/peak.py, run
 once with --peer_python; CPU only). Without --peer_python only gan_jax is timed.
 
 On a GPU the official step runs through benchmarks/torch_peer_cuda.py (the same options and batches
 on cuda:0, synchronised around each iteration); give --peer_python the Python that has CUDA torch,
-and --peer_dir a copy of ../shared/peer where that folder is not beside the checkout.
+and --peer_dir the folder of the peer scripts where benchmarks/peer is not at hand.
 """
 
 import json
@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from gan_jax import backend, logs  # noqa: E402
 from gan_jax import config as config_lib  # noqa: E402
 
-PEER = ROOT.parent / "shared" / "peer"
+PEER = ROOT / "benchmarks" / "peer"
 SETTINGS = {  # name -> (family, size, batch, gan_jax config overrides)
   "pix2pix_256_b1": ("pix2pix", 256, 1, []),
   "pix2pix_256_b4": ("pix2pix", 256, 4, ["batch_size=4"]),
@@ -45,7 +45,7 @@ flags.DEFINE_integer("rounds", 2, "Alternations of (official step, gan_jax step)
 flags.DEFINE_integer("iters", 3, "Timed iterations per round and side.")
 flags.DEFINE_integer("threads", 2, "CPU threads for the official step.")
 flags.DEFINE_string("peer_python", "", "Python with torch for the peer scripts ('' = skip them).")
-flags.DEFINE_string("peer_src", "", "The extracted official tree (see ../shared/peer/README.md).")
+flags.DEFINE_string("peer_src", "", "The extracted official tree (see benchmarks/peer/README.md).")
 flags.DEFINE_string("peer_dir", str(PEER), "Folder holding torch_peer.py and peak.py.")
 FLAGS = flags.FLAGS
 
@@ -78,18 +78,20 @@ class GanJaxStep:
   def __init__(self, family: str, overrides: list[str]):
     import numpy as np  # noqa: PLC0415
 
-    from gan_jax import parallel, train  # noqa: PLC0415
-    from gan_jax.data import pipeline  # noqa: PLC0415
+    from gan_jax import parallel, run  # noqa: PLC0415
+    from gan_jax.data import layouts  # noqa: PLC0415
 
     config = config_lib.load_config(str(ROOT / f"configs/{family}.py"), overrides)
-    setup = train.RunSetup(config)
+    setup = run.RunSetup(config)
     start = time.perf_counter()
-    self.step = setup.compile_train_step(config)
+    compiled = setup.compile_steps()["main"]  # the one step of pix2pix and CycleGAN
     self.compile_sec = time.perf_counter() - start
-    cost = self.step.cost_analysis()
+    counter = setup.step_counter(0)
+    self.step = lambda state, batch: compiled(state, batch, setup.frozen, counter)
+    cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
     self.flops = float(cost.get("flops", float("nan")))
-    spec = pipeline.batch_spec(setup.family.DATA_LAYOUT, config.batch_size, config.image_size)
+    spec = layouts.batch_spec(setup.family.layout, config.batch_size, config.image_size)
     rng = np.random.default_rng(0)
     local = {k: rng.integers(0, 256, v.shape, np.uint8) for k, v in spec.items()}
     self.batch = parallel.to_global(local, setup.batch_sharding)

@@ -111,8 +111,7 @@ class Checkpointer:
       name(p): (tuple(m.shape), m.dtype) for p, m in jax.tree_util.tree_leaves_with_path(saved)
     }
     wanted = {
-      name(p): _stored_shape_dtype(a)
-      for p, a in jax.tree_util.tree_leaves_with_path(abstract_state)
+      name(p): stored_shape_dtype(a) for p, a in jax.tree_util.tree_leaves_with_path(abstract_state)
     }
     problems = [f"{k} is missing" for k in sorted(wanted.keys() - saved.keys())]
     problems += [f"{k} is not in this config's state" for k in sorted(saved.keys() - wanted.keys())]
@@ -146,7 +145,7 @@ class Checkpointer:
     self._manager.close()
 
 
-def _stored_shape_dtype(leaf) -> tuple:
+def stored_shape_dtype(leaf) -> tuple:
   """(shape, dtype) as Orbax stores the leaf: typed PRNG keys as their raw uint32 data."""
   if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
     leaf = jax.eval_shape(jax.random.key_data, leaf)

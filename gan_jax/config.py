@@ -28,6 +28,7 @@ REQUIRED_KEYS = (
   "data.folder",
   "data.data_dir",
 )
+ALIGNED_TEST = ("auto", "yes", "no")  # config.eval.aligned_test
 _POSITIVE_INTS = ("total_steps", "batch_size", "image_size", "log_every", "checkpoint_every")
 
 
@@ -156,6 +157,8 @@ def validate_common(config: ml_collections.ConfigDict) -> None:
     value = config.get(key, 0)
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
       raise ConfigError(f"config.{key} must be >= 0 (0 = never), got {value!r}")
+  if "eval" in config and "aligned_test" in config.eval:
+    check_choice(config, "eval.aligned_test", ALIGNED_TEST)
   weights = config.get("eval", {}).get("inception_weights", "")
   if weights and not pathlib.Path(weights).expanduser().is_file():
     raise ConfigError(f"config.eval.inception_weights: no such file {weights}")
@@ -195,6 +198,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.data_dir = ""  # TFDS data dir; '' = TFDS default ($TFDS_DATA_DIR or ~/tensorflow_datasets)
   c.data.train_split = "train"
   c.data.eval_split = "test"
+  c.data.label_key = "label"  # labelled layouts: the dataset's integer class feature
   c.data.load_size = 0  # resize to this before cropping; 0 = image_size (no jitter)
   c.data.crop = "center"  # 'random' (jitter), 'center' or 'none' (resize straight to image_size)
   # Eval and sample grids see images of this side; 0 = image_size. Translation nets are fully
@@ -225,7 +229,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.num_samples = 1024  # unconditional families: samples scored against as many real images
   c.eval.html_rows = 50  # translation families: input | output | target rows in results/index.html
   # Unpaired translation: are testA[i] and testB[i] the same scene (ground truth for PSNR/SSIM)?
-  # "auto": yes for the embedded toon data, no for anything else; "yes" / "no" to say so.
+  # "auto": as the dataset declares (the embedded toon data's test split: yes; folders: no);
+  # "yes" / "no" to say so.
   c.eval.aligned_test = "auto"
   # FID and KID need the FID Inception weights file that pytorch-fid uses
   # (pt_inception-2015-12-05-6726825d.pth), supplied by the user: nothing is downloaded. Empty: the

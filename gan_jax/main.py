@@ -48,15 +48,20 @@ def main(argv, overrides=()):
     config = config_lib.load_config(FLAGS.config, overrides)
     logs.setup()
     backend.setup()
-    from gan_jax import parallel, train  # noqa: PLC0415 - imports JAX
+    from gan_jax import parallel  # noqa: PLC0415 - imports JAX
 
     parallel.initialize_distributed(
       FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id, FLAGS.multihost
     )
+    # Each mode is its own module; only the one asked for is imported.
     if FLAGS.mode == "train":
+      from gan_jax import train  # noqa: PLC0415
+
       train.train_and_evaluate(config, FLAGS.workdir)
     elif FLAGS.mode == "sample":
-      train.sample(config, FLAGS.workdir)
+      from gan_jax import sample  # noqa: PLC0415
+
+      sample.sample(config, FLAGS.workdir)
     elif FLAGS.mode == "translate":
       from gan_jax import translate  # noqa: PLC0415
 

@@ -12,6 +12,12 @@ def to_uint8(images) -> np.ndarray:
   return np.clip(np.rint((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
+def grid_columns(n: int) -> int:
+  """The largest divisor of n not above ceil(sqrt(n)): 64 -> 8, 16 -> 4, 10 -> 2."""
+  limit = max(1, int(-(-(n**0.5) // 1)))
+  return max(d for d in range(1, limit + 1) if n % d == 0)
+
+
 def tile(grid, pad: int = 2) -> np.ndarray:
   """[rows, cols, H, W, C] in [-1, 1] -> one uint8 image with `pad` black pixels between cells."""
   grid = to_uint8(grid)

@@ -17,7 +17,7 @@ import numpy as np
 from absl import logging
 from PIL import Image
 
-from gan_jax import samples, train
+from gan_jax import run, samples
 from gan_jax.data import images as image_io
 from gan_jax.errors import DataError, UserError
 from gan_jax.families import common
@@ -92,30 +92,30 @@ def translate_path(config, workdir, input_path: str, output_path: str, direction
   workdir = pathlib.Path(workdir)
   if not input_path or not output_path:
     raise UserError("--mode=translate needs --input=PATH and --output=PATH")
-  trained = config.data.get("direction", "AtoB")
   if direction and direction not in DIRECTIONS:
     raise UserError(f"unknown --direction {direction!r}; choices: {', '.join(DIRECTIONS)}")
   source, destination = pathlib.Path(input_path), pathlib.Path(output_path)
   plan, skipped = _plan(source, destination)
   _check_output(source, destination, plan)
-  family = train.validate(config)
-  if not hasattr(family, "translate"):
+  family = run.validate(config)
+  if not family.translates:
     raise UserError(
       f"config.family={family_name!r} generates images rather than translating "
       f"them; use --mode=sample"
     )
-  if direction and direction != trained and not getattr(family, "BOTH_DIRECTIONS", False):
+  offered = family.directions(config)
+  if direction and direction not in offered:
     raise UserError(
       f"{family_name} translates only the direction it was trained for "
-      f"(config.data.direction={trained!r}); --direction={direction!r} is not "
+      f"(config.data.direction={offered[0]!r}); --direction={direction!r} is not "
       f"available"
     )
-  _, state, step = train.restore_newest(config, workdir)
+  _, state, step = run.restore_newest(config, workdir)
   for path in skipped:
     logging.warning("skipped %s: not an image", path)
   multiple = family.stride_multiple(config)
   rng = jax.random.fold_in(jax.random.key(config.seed), 0x7A5)
-  direction = direction or trained
+  direction = direction or offered[0]
   translate = jax.jit(
     lambda state, x: family.translate(config, state, common.to_float_images(x), rng, direction)
   )

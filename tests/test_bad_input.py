@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from gan_jax import config as config_lib
-from gan_jax import parallel, train, translate
+from gan_jax import parallel, run, sample, translate
 from gan_jax.errors import ConfigError, UserError
 from gan_jax.families import pix2pix
 from tests.conftest import ROOT
@@ -18,16 +18,16 @@ def test_workdir_that_is_a_file(tmp_path):
   not_a_folder = tmp_path / "run"
   not_a_folder.write_text("")
   with pytest.raises(UserError, match="exists and is not a folder"):
-    train.sample(config_lib.load_config(DCGAN), not_a_folder)
+    sample.sample(config_lib.load_config(DCGAN), not_a_folder)
 
 
 @pytest.mark.parametrize("mode", ["sample", "eval"])
 def test_sample_or_eval_without_a_checkpoint(mode, tmp_path):
   from gan_jax import evaluate
 
-  run = train.sample if mode == "sample" else evaluate.evaluate
+  mode_fn = sample.sample if mode == "sample" else evaluate.evaluate
   with pytest.raises(UserError, match="no checkpoint in .*: train first"):
-    run(config_lib.load_config(DCGAN), tmp_path / "empty")
+    mode_fn(config_lib.load_config(DCGAN), tmp_path / "empty")
 
 
 def test_coordinator_address_needs_process_count_and_id():
@@ -38,13 +38,13 @@ def test_coordinator_address_needs_process_count_and_id():
 def test_negative_read_threads():
   config = config_lib.load_config(DCGAN, ["data.read_threads=-1"])
   with pytest.raises(ConfigError, match="read_threads and config.data.prefetch must be >= 0"):
-    train.validate(config)
+    run.validate(config)
 
 
 def test_negative_workers():
   config = config_lib.load_config(DCGAN, ["data.workers=-1"])
   with pytest.raises(ConfigError, match=r"config.data.workers must be >= 0 \(0 = no worker"):
-    train.validate(config)
+    run.validate(config)
 
 
 @pytest.mark.parametrize(
@@ -56,7 +56,7 @@ def test_negative_workers():
 )
 def test_eval_keys(overrides, message):
   with pytest.raises(ConfigError, match=message):
-    train.validate(config_lib.load_config(DCGAN, overrides))
+    run.validate(config_lib.load_config(DCGAN, overrides))
 
 
 @pytest.mark.parametrize(
@@ -70,7 +70,7 @@ def test_eval_keys(overrides, message):
 )
 def test_eval_size(config_file, overrides, message):
   with pytest.raises(ConfigError, match=message):
-    train.validate(config_lib.load_config(config_file, overrides))
+    run.validate(config_lib.load_config(config_file, overrides))
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ import pathlib
 import pytest
 
 from gan_jax import config as config_lib
-from gan_jax import train
+from gan_jax import run
 from gan_jax.errors import ConfigError
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -83,7 +83,7 @@ def test_default_preset_is_the_paper_setting(family):
   assert c.family == family
   for key, value in PAPER_SETTINGS[family].items():
     assert c[key] == value, key
-  train.validate(c)
+  run.validate(c)
 
 
 CONFIG_FILES = sorted((ROOT / "configs").glob("*.py"))
@@ -112,7 +112,7 @@ def test_every_family_has_its_presets():
 @pytest.mark.parametrize("spec", EVERY_PRESET)
 def test_every_preset_validates(spec):
   path, preset = spec.split(":")
-  train.validate(config_lib.load_config(f"{ROOT / path}:{preset}"))
+  run.validate(config_lib.load_config(f"{ROOT / path}:{preset}"))
 
 
 def test_overrides_are_typed():
@@ -179,7 +179,7 @@ def test_bad_config_arguments(spec, overrides, match):
 def test_bad_config_values(overrides, match):
   c = config_lib.load_config(DCGAN + ":tiny", overrides)
   with pytest.raises(ConfigError, match=match):
-    train.validate(c)
+    run.validate(c)
 
 
 def test_missing_keys_are_listed(tmp_path):
@@ -198,7 +198,7 @@ def test_missing_keys_are_listed(tmp_path):
     match=r"missing required keys: total_steps, batch_size, "
     r"image_size, log_every, sample_every, checkpoint_every, data.name",
   ):
-    train.validate(c)
+    run.validate(c)
 
 
 def test_config_file_without_get_config(tmp_path):

@@ -8,6 +8,7 @@ import logging
 import os
 import pathlib
 import tempfile
+import types
 
 import ml_collections
 import numpy as np
@@ -531,3 +532,15 @@ def test_unknown_name(tmp_path):
   with pytest.raises(DataError, match="neither an embedded dataset .*shapes/small") as failure:
     sources.open_dataset(data_config(tmp_path, "no_such_dataset_anywhere"), "unconditional")
   assert "\n" not in str(failure.value)
+
+
+def test_datasets_declare_which_splits_are_aligned():
+  """Ground truth for unpaired eval is the dataset's to declare: toon's testB[i] is the cartoon of
+  testA[i]; its paired variants, local folders and catalogue datasets declare no such split."""
+  data = lambda **kw: types.SimpleNamespace(**{"name": "", "folder": "", **kw})
+  assert sources.aligned_splits(data(name="toon/unpaired")) == ("test",)
+  assert sources.aligned_splits(data(name="toon/unpaired_small")) == ("test",)
+  assert sources.aligned_splits(data(name="toon")) == ()
+  assert sources.aligned_splits(data(name="toon/unpaired", folder="/some/folder")) == ()
+  assert sources.aligned_splits(data(name="cycle_gan/horse2zebra")) == ()
+  assert sources.aligned_splits(data(name="shapes")) == ()

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from gan_jax import config as config_lib
+from gan_jax import run
 from gan_jax.families import dcgan
 from gan_jax.nets import dcgan as nets
 from tests.conftest import ROOT
@@ -66,10 +67,11 @@ def test_every_loss_trains_a_few_finite_steps(loss, d_norm):
   images = jax.random.randint(jax.random.key(0), (8, 32, 32, 3), 0, 256).astype(jnp.uint8)
   batch = {"image": images}
   state = jax.jit(functools.partial(dcgan.create_state, config))(jax.random.key(0), batch)
-  step = jax.jit(functools.partial(dcgan.train_step, config))
-  before = state.g.params
-  for _ in range(3):
-    state, metrics = step(state, batch)
+  setup = run.RunSetup(config)
+  steps = setup.jit_steps()
+  before = jax.device_get(state.g.params)  # the steps donate the state
+  for i in range(3):
+    state, metrics = setup.run_iteration(steps, state, batch, i)
   assert int(state.step) == 3
   assert all(np.isfinite(float(v)) for v in metrics.values()), metrics
   assert ("gradient_penalty" in metrics) == (loss == "wgan-gp")

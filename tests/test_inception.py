@@ -21,7 +21,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gan_jax.metrics import inception, torch_file
+from gan_jax.metrics import features, inception, torch_file
 from tests import torch_reference
 from tests.conftest import ROOT, run_cli
 
@@ -237,13 +237,13 @@ def test_eval_scores_fid_and_kid_during_training(weights, tmp_path, tfds_data_di
 
 def test_real_features_are_cached_by_weights_and_images(weights, tmp_path):
   from gan_jax import config as config_lib
-  from gan_jax import evaluate, parallel
+  from gan_jax import parallel
 
   config = config_lib.load_config(
     str(ROOT / "configs/dcgan.py") + ":tiny",
     [f"eval.inception_weights={weights['zip']}", f"eval.feature_cache={tmp_path}"],
   )
-  extractor = evaluate.InceptionFeatures(config, parallel.make_mesh())
+  extractor = features.InceptionFeatures(config, parallel.make_mesh())
   images = np.random.RandomState(0).randint(0, 256, (3, 32, 32, 3), np.uint8)
   first = extractor.cached(images)
   assert first.shape == (3, 2048) and len(list(tmp_path.glob("*.npy"))) == 1

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from gan_jax import config as config_lib
-from gan_jax.data import pipeline
+from gan_jax.data import layouts, pipeline
 from gan_jax.errors import DataError
 from tests.conftest import ROOT
 
@@ -33,7 +33,7 @@ def test_batches_are_uint8_at_image_size(tfds_data_dir):
   batch = next(iter(pipeline.make_dataset(config, "unconditional", 5)))
   assert set(batch) == {"image"}
   assert batch["image"].shape == (5, 32, 32, 3) and batch["image"].dtype == np.uint8
-  spec = pipeline.batch_spec("unconditional", 5, 32)["image"]
+  spec = layouts.batch_spec("unconditional", 5, 32)["image"]
   assert (spec.shape, spec.dtype) == (batch["image"].shape, batch["image"].dtype)
 
 
@@ -220,3 +220,51 @@ def test_unknown_split_names_the_splits(tfds_data_dir):
   config = _config(tfds_data_dir, "data.train_split=validation")
   with pytest.raises(DataError, match=r"data.train_split='validation' is not a split.*test, train"):
     pipeline.make_dataset(config, "unconditional", 2)
+
+
+def test_labelled_layout_carries_the_class_beside_the_image(tfds_data_dir):
+  """shapes' shape class as the label (config.data.label_key): int32 [B], the right class."""
+  from gan_jax.data import shapes, sources  # noqa: PLC0415
+
+  config = _config(tfds_data_dir, "data.label_key=shape")
+  batch = next(iter(pipeline.make_dataset(config, "labelled", 6, train=False)))
+  spec = layouts.batch_spec("labelled", 6, 32)
+  assert set(batch) == set(spec) == {"image", "label"}
+  assert batch["label"].dtype == np.int32 == spec["label"].dtype and batch["label"].shape == (6,)
+  test_split = sources.open_dataset(config.data, "labelled")["test"]
+  expected = [int(test_split[i]["shape"]) for i in range(6)]
+  assert batch["label"].tolist() == expected
+  assert all(0 <= c < len(shapes.SHAPE_NAMES) for c in expected)
+  missing = _config(tfds_data_dir)  # label_key 'label': shapes has no such feature
+  with pytest.raises(DataError, match="label_key='label' is not a feature .* features: colour"):
+    next(iter(pipeline.make_dataset(missing, "labelled", 6, train=False)))
+
+
+def test_a_layout_of_three_domains_reads_one_split_per_domain():
+  """N domains (AnimeGAN's photo/style/smooth): batch key i from split <split><domain i>, each
+  domain shuffled on its own, evaluation zipped to the shortest domain."""
+  three = layouts.Layout(
+    "triple",
+    images=("photo", "style", "smooth"),
+    domains=("_photo", "_style", "_smooth"),
+    feature_form="an 'image' feature in splits train_photo, train_style, train_smooth",
+  )
+  image = lambda value: np.full((32, 32, 3), value, np.uint8)
+  splits = {
+    f"{split}_{domain}": [{"image": image(base + i)} for i in range(n)]
+    for split, n in (("train", 6), ("test", 3))
+    for base, domain in ((0, "photo"), (100, "style"), (200, "smooth"))
+  }
+  splits["test_smooth"] = splits["test_smooth"][:2]
+  config = _config("unused")
+  train = pipeline.batches_from_splits(config, three, splits, 6, True, 0, 1)
+  batch = next(iter(train))  # one epoch of each domain
+  assert set(batch) == {"photo", "style", "smooth"}
+  order = {k: [int(x[0, 0, 0]) % 100 for x in v] for k, v in batch.items()}
+  assert all(sorted(v) == list(range(6)) for v in order.values())
+  assert order["photo"] != order["style"]  # each domain shuffled on its own
+  evaluation = list(pipeline.batches_from_splits(config, three, splits, 4, False, 0, 1))
+  assert len(evaluation) == 1 and evaluation[0]["photo"].shape[0] == 2  # the shortest domain
+  with pytest.raises(DataError, match="split 'test_style' .*triple data"):
+    del splits["test_style"]
+    next(iter(pipeline.batches_from_splits(config, three, splits, 4, False, 0, 1)))

@@ -15,7 +15,7 @@ from PIL import Image
 from gan_jax import config as config_lib
 from gan_jax import translate
 from gan_jax.errors import UserError
-from gan_jax.families import common, pix2pix
+from gan_jax.families import common, pix2pix, translation
 from gan_jax.nets.patchgan import PatchDiscriminator
 from gan_jax.nets.unet import UNet
 from tests.conftest import ROOT, run_cli
@@ -65,7 +65,7 @@ RNGS = {"params": jax.random.key(0), "dropout": jax.random.key(1)}
 
 
 def test_reference_counts_match_the_published_numbers():
-  # Counted on the official model classes (../shared/FACTS.md).
+  # Counted on the official model classes (junyanz/pytorch-CycleGAN-and-pix2pix).
   assert reference_unet_params(8, 64, 3, 3, "batch") == 54_413_955
   assert reference_patchgan_params(6, 64, 3, "batch") == 2_768_705
   assert reference_patchgan_params(3, 64, 3, "instance") == 2_764_737
@@ -91,7 +91,7 @@ def test_unet_dropout_sits_in_the_reference_blocks(num_downs):
   """Dropout 0.5 after the norm of the num_downs - 5 middle up blocks, the reference's `use_dropout`
   blocks (8ngf channels, at H / 2^i for i = num_downs - 2 .. 4), and nowhere else; off in eval."""
   size, ngf = 2**num_downs, 4
-  unet = UNet(num_downs, ngf)
+  unet = UNet(num_downs, ngf, formulation="direct")  # the structure, not the conv form, is tested
   x = jax.random.normal(jax.random.key(0), (1, size, size, 3))
   variables = unet.init(RNGS, x)
 
@@ -202,7 +202,7 @@ def optax_bce(logits, label):
 
 
 def test_constant_then_linear_decay_schedule():
-  schedule = common.constant_then_linear_decay(2e-4, 100, 50)
+  schedule = translation.constant_then_linear_decay(2e-4, 100, 50)
   values = [float(schedule(s)) for s in (0, 99, 100, 125, 150, 200)]
   np.testing.assert_allclose(values, [2e-4, 2e-4, 2e-4, 1e-4, 0.0, 0.0], atol=1e-12)
 

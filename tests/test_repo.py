@@ -22,3 +22,58 @@ def test_readme_main_command_uses_a_shipped_config():
   config = re.search(r"--config=(\S+?)(:\S+)?\s", main + " ").group(1)
   assert (ROOT / config).is_file()
   assert "gan_jax.main" in main and "requirements.txt" in main
+
+
+MODES = ("train", "sample", "translate", "evaluate")  # one module per --mode
+
+
+def import_graph() -> dict[str, set[str]]:
+  """{gan_jax module: the gan_jax modules it imports, at any depth of its code}."""
+  import ast  # noqa: PLC0415
+
+  modules = {}
+  for file in (ROOT / "gan_jax").rglob("*.py"):
+    parts = file.relative_to(ROOT).with_suffix("").parts
+    modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = file
+  graph = {}
+  for name, file in modules.items():
+    imported = set()
+    for node in ast.walk(ast.parse(file.read_text())):
+      if isinstance(node, ast.Import):
+        imported |= {alias.name for alias in node.names}
+      elif isinstance(node, ast.ImportFrom) and node.module:
+        # `from package import module` needs the module; `from module import name`, the module.
+        for alias in node.names:
+          sub = f"{node.module}.{alias.name}"
+          imported.add(sub if sub in modules else node.module)
+    graph[name] = {m for m in imported if m in modules and m != name}
+  return graph
+
+
+def _cycle(graph) -> list[str]:
+  """One import cycle of `graph`, or []."""
+  state = {}
+
+  def visit(node, path):
+    state[node] = "open"
+    for nxt in sorted(graph[node]):
+      if state.get(nxt) == "open":
+        return [*path[path.index(nxt) :], nxt]
+      if nxt not in state and (found := visit(nxt, [*path, nxt])):
+        return found
+    state[node] = "done"
+    return []
+
+  for node in sorted(graph):
+    if node not in state and (found := visit(node, [node])):
+      return found
+  return []
+
+
+def test_gan_jax_imports_have_no_cycle_and_no_mode_imports_another():
+  graph = import_graph()
+  assert _cycle(graph) == []
+  for mode in MODES:
+    others = {f"gan_jax.{m}" for m in MODES} - {f"gan_jax.{mode}"}
+    assert not graph[f"gan_jax.{mode}"] & others, mode
+  assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]  # the check works

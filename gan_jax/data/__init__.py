@@ -4,6 +4,7 @@
 the grain input pipeline reads.
 """
 
-from gan_jax.data.sources import LAYOUTS, embedded_names, open_dataset
+from gan_jax.data.layouts import LAYOUTS
+from gan_jax.data.sources import embedded_names, open_dataset
 
 __all__ = ["LAYOUTS", "embedded_names", "open_dataset"]

@@ -27,28 +27,14 @@ from absl import logging
 
 from gan_jax.data import images
 from gan_jax.data.builder import OfflineBuilder, OfflineInfo
+from gan_jax.data.layouts import LAYOUTS
 from gan_jax.errors import DataError
 
-ACCEPTED_LAYOUTS = (
-  "plain images (searched recursively), trainA/ trainB/ [testA/ testB/] (unpaired), "
-  "or train/ [val/ test/] of side-by-side A|B images (paired)"
+# The layouts a local folder can take, from the one table (data/layouts.py).
+FOLDER_LAYOUTS = {name: layout for name, layout in LAYOUTS.items() if layout.folder_form}
+ACCEPTED_LAYOUTS = ", or ".join(
+  f"{layout.folder_form} ({name})" for name, layout in FOLDER_LAYOUTS.items()
 )
-# What a folder of each layout looks like, as named in error messages.
-LAYOUT_FORMS = {
-  "unconditional": "plain images",
-  "paired": "train/ [val/ test/]",
-  "unpaired": "trainA/ trainB/",
-}
-NEEDED_FORMS = {
-  "unconditional": "unconditional images: a folder of images, searched recursively",
-  "paired": "paired images: train/ [val/ test/] of side-by-side A|B images",
-  "unpaired": "unpaired images: trainA/ trainB/ [testA/ testB/]",
-}
-SPLIT_FOLDERS = {
-  "paired": ("train", "val", "test"),
-  "unpaired": ("trainA", "trainB", "testA", "testB"),
-}
-REQUIRED_FOLDERS = {"paired": ("train",), "unpaired": ("trainA", "trainB")}
 _SHOWN_SKIPPED = 5  # skipped files named in the warning
 
 
@@ -130,27 +116,33 @@ def plan_folder(folder: str | os.PathLike, layout: str) -> FolderPlan:
     DataError: the folder is missing, empty, of another layout, or lacks a required split.
   """
   folder = pathlib.Path(folder).expanduser()
+  if layout not in FOLDER_LAYOUTS:
+    raise DataError(
+      f"data.folder {folder}: this family needs {layout} data ({LAYOUTS[layout].feature_form}), "
+      f"which a local folder cannot give; use data.name with a TFDS dataset that has it"
+    )
+  needed = FOLDER_LAYOUTS[layout].folder_form
   found = detect_layout(folder)
   if found != layout:
     hint = ""
     if layout == "unconditional" and found == "paired":
       hint = f"; if {folder / 'train'} holds plain images, point data.folder at it"
     raise DataError(
-      f"data.folder {folder} has the {found} layout ({LAYOUT_FORMS[found]}) but this family "
-      f"needs {NEEDED_FORMS[layout]}{hint}"
+      f"data.folder {folder} has the {found} layout ({FOLDER_LAYOUTS[found].folder_form}) but "
+      f"this family needs {layout} images: {needed}{hint}"
     )
   if layout == "unconditional":
     return FolderPlan(folder, layout, {"train": (folder, tuple(list_images(folder)))})
   splits = {}
-  for split in SPLIT_FOLDERS[layout]:
+  for split in FOLDER_LAYOUTS[layout].folder_splits:
     split_dir = folder / split
     files = tuple(list_images(split_dir)) if split_dir.is_dir() else ()
     if files:
       splits[split] = (split_dir, files)
-    elif split in REQUIRED_FOLDERS[layout]:
+    elif split in FOLDER_LAYOUTS[layout].folder_required:
       raise DataError(
         f"data.folder {folder}: {split}/ is missing or holds no images; "
-        f"the {layout} layout needs {NEEDED_FORMS[layout].split(': ', 1)[1]}"
+        f"the {layout} layout needs {needed}"
       )
   return FolderPlan(folder, layout, splits)
 

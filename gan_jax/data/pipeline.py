@@ -23,7 +23,7 @@ from jax.experimental import multihost_utils
 from PIL import Image
 
 from gan_jax.config import check_choice
-from gan_jax.data import sources
+from gan_jax.data import layouts, sources
 from gan_jax.errors import ConfigError, DataError
 
 CROPS = ("random", "center", "none")
@@ -31,13 +31,6 @@ CROPS = ("random", "center", "none")
 # resizing, most of a read, release Python's lock; the rest holds it, so past a few cores threads
 # gain less (data.workers adds processes).
 MAX_AUTO_READ_THREADS = 16
-# The image keys of a batch, per layout; everything else in an example (labels, ids, file names)
-# stays on the host.
-BATCH_KEYS = {
-  "unconditional": ("image",),
-  "paired": ("image_a", "image_b"),
-  "unpaired": ("image_a", "image_b"),
-}
 
 
 def validate_config(config) -> None:
@@ -57,12 +50,6 @@ def validate_config(config) -> None:
     raise ConfigError(
       f"config.data.workers must be >= 0 (0 = no worker processes), got {data.workers}"
     )
-
-
-def batch_spec(layout: str, batch_size: int, image_size: int) -> dict:
-  """Shapes and dtypes of a batch, without reading any data."""
-  shape = (batch_size, image_size, image_size, 3)
-  return {k: jax.ShapeDtypeStruct(shape, np.uint8) for k in BATCH_KEYS[layout]}
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -158,33 +145,40 @@ def _shard(source, process_index: int, process_count: int) -> grain.MapDataset:
 
 
 def _examples(config, layout, splits, process_index, process_count, train: bool, split=None):
-  """A MapDataset of example dicts holding only the batch keys of `layout`."""
+  """A MapDataset of example dicts holding only the batch keys of `layout` (a layouts.Layout)."""
   data, seed = config.data, config.seed
   key = "train_split" if train else "eval_split"
-  if layout == "unpaired":
-    # Splits come in A/B pairs: config.data.eval_split 'test' reads testA and testB.
-    prefix = split or data[key]
-    origin = "" if split else f", config.data.{key}={prefix!r}"
+  origin = "" if split else f", config.data.{key}={data[key]!r}"
+  split = split or data[key]
+  if layout.domains:
+    # One split per domain: config.data.eval_split 'test' reads testA and testB.
     domains = []
-    for i, domain in enumerate("AB"):
-      name = prefix + domain
-      what = f"split {name!r} (unpaired data{origin})"
+    for i, name in enumerate(layout.split_names(split)):
+      what = f"split {name!r} ({layout.name} data{origin})"
       ds = _shard(_split(splits, name, what), process_index, process_count)
-      if train:  # each domain shuffled on its own; the shorter one simply wraps around sooner
+      if train:  # each domain shuffled on its own; a shorter one simply wraps around sooner
         ds = ds.shuffle(seed=seed + i).repeat(None)
       domains.append(ds.map(lambda ex: ex["image"]))
-    if not train:  # evaluation: as many pairs as the shorter domain holds
+    if not train:  # evaluation: as many tuples as the shortest domain holds
       n = min(len(d) for d in domains)
       domains = [d[:n] for d in domains]
+    images = layout.images
     return grain.experimental.ZipMapDataset(domains).map(
-      lambda ab: {"image_a": ab[0], "image_b": ab[1]}
+      lambda xs: dict(zip(images, xs, strict=True))
     )
-  split = split or data[key]
-  ds = _shard(_split(splits, split, f"config.data.{key}={split!r}"), process_index, process_count)
+  source = _split(splits, split, f"config.data.{key}={split!r}")
+  if layout.labels and data.label_key not in source[0]:
+    raise DataError(
+      f"config.data.label_key={data.label_key!r} is not a feature of this dataset, which the "
+      f"{layout.name} layout needs; features: {', '.join(sorted(source[0]))}"
+    )
+  ds = _shard(source, process_index, process_count)
   if train:
     ds = ds.shuffle(seed=seed).repeat(None)
-  keys = BATCH_KEYS[layout]
-  return ds.map(lambda ex: {k: ex[k] for k in keys})
+  images, labels, label_key = layout.images, layout.labels, data.label_key
+  return ds.map(
+    lambda ex: {**{k: ex[k] for k in images}, **{k: np.int32(ex[label_key]) for k in labels}}
+  )
 
 
 def _open_in_turn(data_config, layout):
@@ -211,7 +205,7 @@ def make_dataset(
 
   Args:
     config: the run config (data.*, image_size, seed).
-    layout: 'unconditional', 'paired' or 'unpaired' (the family's DATA_LAYOUT).
+    layout: a name in data/layouts.py (the family's layout).
     batch_size: examples per batch for THIS process.
     train: shuffle, repeat forever and augment; else one deterministic pass over the eval split,
       the last batch possibly short.
@@ -220,7 +214,8 @@ def make_dataset(
       for unpaired data, whose splits come in A/B pairs).
 
   Returns:
-    An IterDataset of dicts of uint8 [batch, image_size, image_size, 3]. With
+    An IterDataset of dicts: uint8 [batch, image_size, image_size, 3] per image key of the
+    layout, int32 [batch] per label key. With
     config.data.workers, close its iterators (`.close()`, as every grain iterator has) to stop the
     worker processes.
   """
@@ -228,13 +223,29 @@ def make_dataset(
   process_index = jax.process_index() if process_index is None else process_index
   process_count = jax.process_count() if process_count is None else process_count
   splits = _open_in_turn(config.data, layout)
+  return batches_from_splits(
+    config,
+    layouts.get_layout(layout),
+    splits,
+    batch_size,
+    train,
+    process_index,
+    process_count,
+    split,
+  )
+
+
+def batches_from_splits(
+  config, layout, splits, batch_size, train, process_index, process_count, split=None
+):
+  """make_dataset's batches from opened splits (split name -> random-access source)."""
   ds = _examples(config, layout, splits, process_index, process_count, train, split)
   data = config.data
   augment = Augment(config.image_size, data.load_size, data.crop, data.flip, train, data.eval_size)
-  keys = BATCH_KEYS[layout]
+  keys = layout.images
 
   def transform(example, rng=None):
-    return dict(zip(keys, augment([example[k] for k in keys], rng), strict=True))
+    return {**example, **dict(zip(keys, augment([example[k] for k in keys], rng), strict=True))}
 
   if train:
     ds = ds.random_map(transform, seed=config.seed + 1000 * (process_index + 1))

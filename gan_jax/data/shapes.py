@@ -144,7 +144,8 @@ class ShapesConfig(tfds.core.BuilderConfig):
 
   num_train: int = 0
   num_test: int = 0
-  layout: str = "unconditional"
+  # Its images alone, or with their shape class (config.data.label_key='shape') as a label.
+  layouts: tuple[str, ...] = ("unconditional", "labelled")
 
 
 class Shapes(OfflineBuilder, skip_registration=True):

@@ -16,16 +16,10 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from gan_jax.data import folders, shapes, toon
+from gan_jax.data.layouts import LAYOUTS
 from gan_jax.errors import DataError
 
-LAYOUTS = ("unconditional", "paired", "unpaired")
 EMBEDDED = {"shapes": shapes.Shapes, "toon": toon.Toon}
-# What a dataset of each layout provides, as named in error messages.
-FEATURE_FORMS = {
-  "unconditional": "an 'image' feature",
-  "paired": "'image_a' and 'image_b' features",
-  "unpaired": "an 'image' feature in splits trainA, trainB",
-}
 _ARRAY_RECORD = tfds.core.FileFormat.ARRAY_RECORD
 
 
@@ -57,8 +51,9 @@ def open_dataset(data_config, layout: str) -> dict[str, Source]:
   Args:
     data_config: an object with `name`, `folder`, `data_dir` (strings, '' when unused) and
       `skip_bad_images` (bool); a non-empty `folder` wins over `name`.
-    layout: what the family needs: 'unconditional' (examples hold 'image'), 'paired' ('image_a',
-      'image_b') or 'unpaired' (splits 'trainA', 'trainB' [+ 'testA', 'testB'] of 'image').
+    layout: what the family needs, a name in data/layouts.py: e.g. 'unconditional' (examples
+      hold 'image'), 'paired' ('image_a', 'image_b') or 'unpaired' (splits 'trainA', 'trainB'
+      [+ 'testA', 'testB'] of 'image').
 
   Returns:
     Split name -> source; each example is a dict of numpy arrays, images uint8 [H, W, 3].
@@ -67,7 +62,7 @@ def open_dataset(data_config, layout: str) -> dict[str, Source]:
     DataError: the dataset cannot be found, prepared or read, or has another layout.
   """
   if layout not in LAYOUTS:
-    raise ValueError(f"unknown layout {layout!r}; expected one of {LAYOUTS}")
+    raise ValueError(f"unknown layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
   folder = getattr(data_config, "folder", "") or ""
   name = getattr(data_config, "name", "") or ""
   data_dir = getattr(data_config, "data_dir", "") or None
@@ -82,30 +77,48 @@ def open_dataset(data_config, layout: str) -> dict[str, Source]:
     )
   if name.split("/", 1)[0] in EMBEDDED:
     return _open_prepared(_prepare(_embedded_builder(name, layout, data_dir)))
-  return _open_catalogue(name, layout, data_dir)
+  label_key = getattr(data_config, "label_key", "label")
+  return _open_catalogue(name, layout, data_dir, label_key)
+
+
+def aligned_splits(data_config) -> tuple[str, ...]:
+  """The splits of an unpaired dataset whose domains hold the same scenes in the same order
+  (testA[i] and testB[i]: ground truth for each other), as the dataset declares: the embedded
+  toon data's test split. Local folders and catalogue datasets declare none."""
+  name = getattr(data_config, "name", "") or ""
+  if getattr(data_config, "folder", "") or name.split("/", 1)[0] not in EMBEDDED:
+    return ()
+  return getattr(_embedded_config(name), "aligned_splits", ())
+
+
+def _embedded_config(name: str):
+  """The builder config of an embedded `name` ('toon', 'toon/unpaired'), or None."""
+  dataset, _, config_name = name.partition("/")
+  builder_cls = EMBEDDED[dataset]
+  configs = {c.name: c for c in builder_cls.BUILDER_CONFIGS}
+  return configs.get(config_name or builder_cls.BUILDER_CONFIGS[0].name)
 
 
 def _embedded_builder(name: str, layout: str, data_dir: str | None):
   """Checks an embedded name and its layout; returns a factory of its builder."""
-  dataset, _, config_name = name.partition("/")
-  builder_cls = EMBEDDED[dataset]
-  configs = {c.name: c for c in builder_cls.BUILDER_CONFIGS}
-  config = configs.get(config_name or builder_cls.BUILDER_CONFIGS[0].name)
+  builder_cls = EMBEDDED[name.partition("/")[0]]
+  config = _embedded_config(name)
   if config is None:
     raise DataError(
       f"data.name {name!r} is not an embedded dataset; valid names: {', '.join(embedded_names())}"
     )
-  if config.layout != layout:
+  if layout not in config.layouts:
     fitting = [
       f"{other}/{c.name}"
       for other, other_cls in EMBEDDED.items()
       for c in other_cls.BUILDER_CONFIGS
-      if c.layout == layout
+      if layout in c.layouts
     ]
+    has = config.layouts[0]
     raise DataError(
-      f"data.name {name!r} has the {config.layout} layout ({FEATURE_FORMS[config.layout]}) but "
-      f"this family needs {layout} images ({FEATURE_FORMS[layout]}); embedded datasets with "
-      f"that layout: {', '.join(fitting) or 'none'}"
+      f"data.name {name!r} has the {has} layout ({LAYOUTS[has].feature_form}) but "
+      f"this family needs {layout} images ({LAYOUTS[layout].feature_form}); embedded datasets "
+      f"with that layout: {', '.join(fitting) or 'none'}"
     )
   # By name, so that a pickled builder (grain worker processes) re-creates the same config.
   return lambda: builder_cls(config=config.name, data_dir=data_dir)
@@ -153,7 +166,9 @@ def _open_prepared(builder: tfds.core.DatasetBuilder) -> dict[str, Source]:
   return {str(split): source for split, source in builder.as_data_source().items()}
 
 
-def _open_catalogue(name: str, layout: str, data_dir: str | None) -> dict[str, Source]:
+def _open_catalogue(
+  name: str, layout: str, data_dir: str | None, label_key: str = "label"
+) -> dict[str, Source]:
   """Opens a TFDS catalogue dataset, preparing it in array_record format if it is not there."""
   try:
     builder = tfds.builder(name, data_dir=data_dir)
@@ -164,7 +179,7 @@ def _open_catalogue(name: str, layout: str, data_dir: str | None) -> dict[str, S
       f"TFDS dataset that can be opened ({reason})"
     ) from e
   # Features are known before any download: check them first.
-  _check_catalogue_layout(name, builder, layout)
+  _check_catalogue_layout(name, builder, layout, label_key)
   grey_keys = _grey_image_keys(name, builder.info.features)
   if builder.is_prepared():
     _check_array_record(name, builder)
@@ -178,7 +193,7 @@ def _open_catalogue(name: str, layout: str, data_dir: str | None) -> dict[str, S
         f"network, run `tfds build {name} --file_format=array_record "
         f"--data_dir={builder.data_dir_root}` where it can download, and copy the result here"
       ) from e
-  _check_catalogue_layout(name, builder, layout)  # now with its splits
+  _check_catalogue_layout(name, builder, layout, label_key)  # now with its splits
   splits = _open_prepared(builder)
   if grey_keys:
     return {split: _GreyToRgb(source, grey_keys) for split, source in splits.items()}
@@ -206,7 +221,17 @@ def catalogue_layout(info: tfds.core.DatasetInfo) -> str | None:
   return "unpaired" if {"trainA", "trainB"} <= set(info.splits.keys()) else "unconditional"
 
 
-def _check_catalogue_layout(name: str, builder, layout: str) -> None:
+def _check_catalogue_layout(name: str, builder, layout: str, label_key: str = "label") -> None:
+  if layout == "labelled":
+    features = builder.info.features
+    feature = features[label_key] if "image" in features and label_key in features else None
+    if not isinstance(feature, tfds.features.ClassLabel):
+      raise DataError(
+        f"data.name {name!r} has no 'image' feature with an integer class feature "
+        f"{label_key!r} (config.data.label_key), which this family's labelled layout needs; "
+        f"features: {', '.join(sorted(builder.info.features.keys()))}"
+      )
+    return
   found = catalogue_layout(builder.info)
   if found is None and layout != "paired":
     return  # unconditional or unpaired: decided by the splits, checked again once prepared
@@ -214,12 +239,12 @@ def _check_catalogue_layout(name: str, builder, layout: str) -> None:
     if found is None:
       has = "an 'image' feature (the unconditional or unpaired layout)"
     elif found:
-      has = f"the {found} layout ({FEATURE_FORMS[found]})"
+      has = f"the {found} layout ({LAYOUTS[found].feature_form})"
     else:
       has = "no 'image' or 'image_a'/'image_b' feature"
     raise DataError(
       f"data.name {name!r} has {has} but this family needs {layout} images "
-      f"({FEATURE_FORMS[layout]})"
+      f"({LAYOUTS[layout].feature_form})"
     )
 
 

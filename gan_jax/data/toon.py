@@ -243,8 +243,13 @@ class ToonConfig(tfds.core.BuilderConfig):
   num_test: int = 0
 
   @property
-  def layout(self) -> str:
-    return "paired" if self.paired else "unpaired"
+  def layouts(self) -> tuple[str, ...]:
+    return ("paired",) if self.paired else ("unpaired",)
+
+  @property
+  def aligned_splits(self) -> tuple[str, ...]:
+    """Unpaired: testB[i] is the cartoon of testA[i]; trainB holds cartoons of other crops."""
+    return () if self.paired else ("test",)
 
 
 def _config(name: str, paired: bool, image_size: int, num_train: int, num_test: int):

@@ -20,15 +20,13 @@ import jax.numpy as jnp
 from gan_jax import losses
 from gan_jax.config import check_choice
 from gan_jax.errors import ConfigError
-from gan_jax.families import common, image_pool, unpaired
-from gan_jax.families.unpaired import DATA_LAYOUT, State  # noqa: F401 - the family contract
+from gan_jax.families import base, common, image_pool, translation, unpaired
+from gan_jax.families.unpaired import State
 from gan_jax.nets import layers
 from gan_jax.nets.patchgan import PatchDiscriminator
 from gan_jax.nets.resnet import ResnetGenerator
 from gan_jax.nets.unet import UNet
 
-SAMPLES_FROM_DATA = True  # sample grids translate fixed eval images both ways
-BOTH_DIRECTIONS = True  # --mode=translate and --mode=eval run AtoB and BtoA
 NORMS = ("instance", "batch", "none")
 
 
@@ -38,7 +36,7 @@ def _generator_kind(config) -> tuple[str, int]:
   if name.startswith("resnet_") and name.endswith("blocks") and name[7:-6].isdigit():
     return "resnet", int(name[7:-6])
   if name.startswith("unet_"):
-    return "unet", common.unet_depth(config, 32)
+    return "unet", translation.unet_depth(config, 32)
   raise ConfigError(
     f"config.model.generator={name!r}: expected resnet_<n>blocks (the reference's "
     f"resnet_9blocks, resnet_6blocks) or unet_<size> (the reference's unet_256, unet_128)"
@@ -90,20 +88,21 @@ def _nets(config):
 
 def create_state(config, rng, example_batch) -> State:
   g, d = _nets(config)
-  g_tx, d_tx = common.adam_pair(config)
+  g_tx, d_tx = translation.adam_pair(config)
   g_rng, d_rng, run_rng = jax.random.split(rng, 3)
   shape = (*example_batch["image_a"].shape[1:3], 3)
   image = jnp.zeros((1, *shape))
-  g_state = unpaired.init_pair(g, unpaired.GENERATORS, g_tx, g_rng, image)
-  d_state = unpaired.init_pair(d, unpaired.DISCRIMINATORS, d_tx, d_rng, image)
+  g_state = unpaired.init_nets(g, unpaired.GENERATORS, g_tx, g_rng, image)
+  d_state = unpaired.init_nets(d, unpaired.DISCRIMINATORS, d_tx, d_rng, image)
   size = config.model.pool_size
   pools = {name: image_pool.create(size, shape) for name in ("a", "b")}
   return State(step=jnp.zeros((), jnp.int32), rng=run_rng, g=g_state, d=d_state, pools=pools)
 
 
-def train_step(config, state: State, batch):
+def train_step(config, state: State, batch, frozen=None):
+  del frozen  # no frozen nets
   g_net, d_net = _nets(config)
-  g_tx, d_tx = common.adam_pair(config)
+  g_tx, d_tx = translation.adam_pair(config)
   adversarial = losses.get_adversarial_loss(config.loss.adversarial)
   lam_a, lam_b, lam_idt = config.loss.lambda_a, config.loss.lambda_b, config.loss.identity
   real_a, real_b = unpaired.images(batch)
@@ -111,9 +110,9 @@ def train_step(config, state: State, batch):
   l1 = lambda x, y: jnp.mean(jnp.abs(x - y))
 
   def g_loss_fn(g_params):
-    g = unpaired.PairRunner(g_net, g_params, state.g.batch_stats, dropout_rng)
+    g = unpaired.NetRunner(g_net, g_params, state.g.batch_stats, dropout_rng)
     # The D's judge with their current params; their statistics from these passes are dropped.
-    d = unpaired.PairRunner(d_net, state.d.params, state.d.batch_stats)
+    d = unpaired.NetRunner(d_net, state.d.params, state.d.batch_stats)
     fake_b = g("a2b", real_a)
     rec_a = g("b2a", fake_b)
     fake_a = g("b2a", real_b)
@@ -139,7 +138,7 @@ def train_step(config, state: State, batch):
   pool_b, pooled_b = image_pool.query(state.pools["b"], jax.lax.stop_gradient(fake_b), rng_b)
 
   def d_loss_fn(d_params):
-    d = unpaired.PairRunner(d_net, d_params, state.d.batch_stats)
+    d = unpaired.NetRunner(d_net, d_params, state.d.batch_stats)
     loss_b = 0.5 * adversarial.d_loss(d("b", real_b), d("b", pooled_b))
     loss_a = 0.5 * adversarial.d_loss(d("a", real_a), d("a", pooled_a))
     return loss_a + loss_b, (d.stats, {"d_a": loss_a, "d_b": loss_b})
@@ -148,15 +147,15 @@ def train_step(config, state: State, batch):
     state.d.params
   )
   d_state = common.apply_updates(state.d, d_tx, d_grads, d_stats)
-  new_state = State(
-    step=state.step + 1,
-    rng=state.rng,
-    g=g_state,
-    d=d_state,
-    pools={"a": pool_a, "b": pool_b},
-  )
+  new_state = state.replace(g=g_state, d=d_state, pools={"a": pool_a, "b": pool_b})
   return new_state, {"g_loss": g_loss, "d_loss": d_loss, **terms, **d_terms}
 
 
-translate, generate, sample_images = unpaired.translation_functions(lambda c: _nets(c)[0])
-sample_inputs = unpaired.sample_inputs
+FAMILY = unpaired.family(
+  "cyclegan",
+  validate_config,
+  create_state,
+  base.one_step(train_step),
+  generator=lambda config: _nets(config)[0],
+  stride_multiple=stride_multiple,
+)

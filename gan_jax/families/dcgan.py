@@ -1,13 +1,7 @@
 """The original GAN objective (Goodfellow et al. 2014) on DCGAN nets (Radford et al. 2015).
 
-The family contract, which every family module follows:
-  DATA_LAYOUT                                   the batches it trains on (data/sources.py)
-  validate_config(config)                       ConfigError before anything is built
-  create_state(config, rng, example_batch)      a State pytree; example_batch only lends shapes
-  train_step(config, state, batch)              -> (state, metrics): one D and one G update, pure
-  generate(config, state, inputs, rng)          the images a user would deploy the model for
-  sample_inputs(config, rng, batch)             fixed inputs for the periodic sample grids
-  sample_images(config, state, inputs)          -> [rows, cols, H, W, 3] in [-1, 1] for the grid
+One step: one D update, then one G update against the updated D (the family contract:
+families/base.py).
 """
 
 import flax
@@ -15,19 +9,17 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gan_jax import losses
+from gan_jax import losses, samples
 from gan_jax.config import check_choice
 from gan_jax.errors import ConfigError
-from gan_jax.families import common
+from gan_jax.families import base, common
 from gan_jax.nets import dcgan as nets
 from gan_jax.nets import layers
-
-DATA_LAYOUT = "unconditional"
 
 
 @flax.struct.dataclass
 class State:
-  step: jax.Array  # int32 scalar: updates done so far
+  step: jax.Array  # int32 scalar: updates done so far (the loop's)
   rng: jax.Array  # base key; step t uses fold_in(rng, t), so resuming needs nothing else
   g: common.NetState
   d: common.NetState
@@ -87,8 +79,9 @@ def create_state(config, rng, example_batch) -> State:
   )
 
 
-def train_step(config, state: State, batch):
+def train_step(config, state: State, batch, frozen=None):
   """One discriminator update, then one generator update against the updated discriminator."""
+  del frozen  # no frozen nets
   g, d = _nets(config)
   g_tx, d_tx = _optimizers(config)
   adversarial = losses.get_adversarial_loss(config.loss.adversarial)
@@ -129,8 +122,7 @@ def train_step(config, state: State, batch):
   (g_grads,) = g_vjp(d_fake)
   g_state = common.apply_updates(state.g, g_tx, g_grads, g_stats)
 
-  new_state = State(step=state.step + 1, rng=state.rng, g=g_state, d=d_state)
-  return new_state, {"d_loss": d_loss, "g_loss": g_loss, **metrics}
+  return state.replace(g=g_state, d=d_state), {"d_loss": d_loss, "g_loss": g_loss, **metrics}
 
 
 def generate(config, state: State, z, rng=None):
@@ -152,5 +144,17 @@ def sample_inputs(config, rng, batch):
 
 def sample_images(config, state: State, z):
   images = generate(config, state, z)
-  cols = common.grid_columns(images.shape[0])
+  cols = samples.grid_columns(images.shape[0])
   return images.reshape(images.shape[0] // cols, cols, *images.shape[1:])
+
+
+FAMILY = base.Family(
+  name="dcgan",
+  layout="unconditional",
+  validate_config=validate_config,
+  create_state=create_state,
+  steps=base.one_step(train_step),
+  generate=generate,
+  sample_inputs=sample_inputs,
+  sample_images=sample_images,
+)

@@ -8,9 +8,12 @@ and schedule of its reference implementation (duxingren14/DualGAN, model.py), in
               + gp_weight * (GP(D_b) + GP(D_a))        (WGAN-GP, the default; gp_weight 10)
   G loss = -mean D_b(fake_B) - mean D_a(fake_A) + lambda_A |rec_A - A|_1 + lambda_B |rec_B - B|_1.
 'wgan' drops the penalty and clips every critic weight to +-clip_value after each critic update;
-'non_saturating' is the reference's 'classic' sigmoid cross-entropy. One step: a critic update on
-this G's fakes, then (every n_critic steps) a G update against the updated critics, from one G
-forward pass. RMSProp (decay 0.9) at 5e-5 for both, one optimizer per pair of nets.
+'non_saturating' is the reference's 'classic' sigmoid cross-entropy. One iteration: a critic
+update on this G's fakes, then (every n_critic iterations) a G update against the updated critics,
+from one G forward pass. RMSProp (decay 0.9) at 5e-5 for both, one optimizer per pair of nets.
+
+Two named steps: `main` (the critic update, then the G update) every n_critic iterations, and
+`critic` (the critic update alone) on the others; with n_critic 1 (the reference's) only `main`.
 """
 
 import jax
@@ -20,19 +23,17 @@ import optax
 from gan_jax import losses
 from gan_jax.config import check_choice
 from gan_jax.errors import ConfigError
-from gan_jax.families import common, unpaired
-from gan_jax.families.unpaired import DATA_LAYOUT, State  # noqa: F401 - the family contract
+from gan_jax.families import base, common, translation, unpaired
+from gan_jax.families.unpaired import State
 from gan_jax.nets import dualgan as nets
 from gan_jax.nets import layers
 
-SAMPLES_FROM_DATA = True
-BOTH_DIRECTIONS = True
 ADVERSARIAL = ("wgan-gp", "wgan", "non_saturating")
 RECONSTRUCTION = ("l1", "l2")
 
 
 def num_downs(config) -> int:
-  return common.unet_depth(config, 4)
+  return translation.unet_depth(config, 4)
 
 
 def stride_multiple(config) -> int:
@@ -81,8 +82,8 @@ def create_state(config, rng, example_batch) -> State:
   return State(
     step=jnp.zeros((), jnp.int32),
     rng=run_rng,
-    g=unpaired.init_pair(g, unpaired.GENERATORS, g_tx, g_rng, image),
-    d=unpaired.init_pair(d, unpaired.DISCRIMINATORS, d_tx, d_rng, image),
+    g=unpaired.init_nets(g, unpaired.GENERATORS, g_tx, g_rng, image),
+    d=unpaired.init_nets(d, unpaired.DISCRIMINATORS, d_tx, d_rng, image),
     pools={},
   )
 
@@ -99,7 +100,8 @@ def objective(config):
   return adversarial, lambda x, y: jnp.mean(jnp.square(x - y))
 
 
-def train_step(config, state: State, batch):
+def _step(config, state: State, batch, update_g: bool):
+  """The critic update, then (update_g) the G update from the same G forward pass."""
   g_net, d_net = _nets(config)
   g_tx, d_tx = _optimizers(config)
   loss = config.loss
@@ -108,7 +110,7 @@ def train_step(config, state: State, batch):
   dropout_rng, gp_rng = jax.random.split(jax.random.fold_in(state.rng, state.step))
 
   def g_forward(g_params):
-    g = unpaired.PairRunner(g_net, g_params, state.g.batch_stats, dropout_rng)
+    g = unpaired.NetRunner(g_net, g_params, state.g.batch_stats, dropout_rng)
     fake_b, fake_a = g("a2b", real_a), g("b2a", real_b)
     return (fake_a, fake_b, g("b2a", fake_b), g("a2b", fake_a)), g.stats
 
@@ -134,6 +136,8 @@ def train_step(config, state: State, batch):
   if loss.adversarial == "wgan":
     clip = lambda p: jnp.clip(p, -loss.clip_value, loss.clip_value)
     d_state = d_state.replace(params=jax.tree.map(clip, d_state.params))
+  if not update_g:
+    return state.replace(d=d_state), {"d_loss": d_loss, **d_terms}
 
   def g_loss_fn(outputs):
     fake_a, fake_b, rec_a, rec_b = outputs
@@ -149,12 +153,39 @@ def train_step(config, state: State, batch):
   (g_loss, g_terms), d_outputs = jax.value_and_grad(g_loss_fn, has_aux=True)(outputs)
   (g_grads,) = g_vjp(d_outputs)
   g_state = common.apply_updates(state.g, g_tx, g_grads, g_stats)
-  if config.optim.n_critic > 1:  # the critic trains alone on the other steps
-    update_g = state.step % config.optim.n_critic == 0
-    g_state = jax.tree.map(lambda new, old: jnp.where(update_g, new, old), g_state, state.g)
-  new_state = State(step=state.step + 1, rng=state.rng, g=g_state, d=d_state, pools=state.pools)
+  new_state = state.replace(g=g_state, d=d_state)
   return new_state, {"g_loss": g_loss, "d_loss": d_loss, **g_terms, **d_terms}
 
 
-translate, generate, sample_images = unpaired.translation_functions(lambda c: _nets(c)[0])
-sample_inputs = unpaired.sample_inputs
+def main_step(config, state: State, batch, frozen=None):
+  """A critic update, then a G update against the updated critics."""
+  del frozen  # no frozen nets
+  return _step(config, state, batch, update_g=True)
+
+
+def critic_step(config, state: State, batch, frozen=None):
+  """A critic update alone (the iterations between G updates when n_critic > 1)."""
+  del frozen
+  return _step(config, state, batch, update_g=False)
+
+
+def steps(config):
+  if config.optim.n_critic == 1:
+    return {base.MAIN: main_step}
+  return {base.MAIN: main_step, "critic": critic_step}
+
+
+def schedule(config, step: int) -> tuple[str, ...]:
+  """G trains on iterations 0, n_critic, 2 n_critic, ...; the critic alone on the others."""
+  return (base.MAIN,) if step % config.optim.n_critic == 0 else ("critic",)
+
+
+FAMILY = unpaired.family(
+  "dualgan",
+  validate_config,
+  create_state,
+  steps,
+  generator=lambda config: _nets(config)[0],
+  stride_multiple=stride_multiple,
+  schedule=schedule,
+)

@@ -6,8 +6,6 @@ the reference implementation (junyanz/pytorch-CycleGAN-and-pix2pix, `Pix2PixMode
   D loss = 0.5 * (BCE(D(A, G(A)), 0) + BCE(D(A, B), 1));
   G loss = BCE(D(A, G(A)), 1) + lambda_L1 * |G(A) - B|_1 (mean), lambda_L1 = 100.
 One step = one D update, then one G update against the updated D, from one G forward pass.
-Family contract: see families/dcgan.py; translation families also give `translate` and
-`stride_multiple` (used by --mode=translate and --mode=eval).
 """
 
 import flax
@@ -18,14 +16,12 @@ from absl import logging
 from gan_jax import losses
 from gan_jax.config import check_choice
 from gan_jax.errors import ConfigError
-from gan_jax.families import common
+from gan_jax.families import base, common, translation
 from gan_jax.nets import layers
 from gan_jax.nets.patchgan import PatchDiscriminator
 from gan_jax.nets.unet import UNet
 
-DATA_LAYOUT = "paired"
-SAMPLES_FROM_DATA = True  # sample grids show fixed eval examples: input | output | target
-DIRECTIONS = ("AtoB", "BtoA")
+DIRECTIONS = ("AtoB", "BtoA")  # config.data.direction: which image of a pair is the source
 
 
 @flax.struct.dataclass
@@ -37,7 +33,7 @@ class State:
 
 
 def num_downs(config) -> int:
-  return common.unet_depth(config, 32)
+  return translation.unet_depth(config, 32)
 
 
 def stride_multiple(config) -> int:
@@ -100,7 +96,7 @@ def _source_target(config, batch):
 
 def create_state(config, rng, example_batch) -> State:
   g, d = _nets(config)
-  g_tx, d_tx = common.adam_pair(config)
+  g_tx, d_tx = translation.adam_pair(config)
   g_rng, d_rng, drop_rng, run_rng = jax.random.split(rng, 4)
   shape = example_batch["image_a"].shape[1:3]
   image = jnp.zeros((1, *shape, 3))
@@ -114,9 +110,10 @@ def _generator(config, params, batch_stats, images, rng, train=True):
   return common.apply_net(g, params, batch_stats, images, train=train, rngs={"dropout": rng})
 
 
-def train_step(config, state: State, batch):
+def train_step(config, state: State, batch, frozen=None):
+  del frozen  # no frozen nets
   _, d = _nets(config)
-  g_tx, d_tx = common.adam_pair(config)
+  g_tx, d_tx = translation.adam_pair(config)
   adversarial = losses.get_adversarial_loss(config.loss.adversarial)
   source, target = _source_target(config, batch)
   dropout_rng = jax.random.fold_in(state.rng, state.step)
@@ -153,8 +150,13 @@ def train_step(config, state: State, batch):
   (g_loss, (g_adv, g_l1)), d_fake = jax.value_and_grad(g_loss_fn, has_aux=True)(fake)
   (g_grads,) = g_vjp(d_fake)
   g_state = common.apply_updates(state.g, g_tx, g_grads, g_stats)
-  new_state = State(step=state.step + 1, rng=state.rng, g=g_state, d=d_state)
-  return new_state, {"d_loss": d_loss, "g_loss": g_loss, "g_adv": g_adv, "g_l1": g_l1, **metrics}
+  return state.replace(g=g_state, d=d_state), {
+    "d_loss": d_loss,
+    "g_loss": g_loss,
+    "g_adv": g_adv,
+    "g_l1": g_l1,
+    **metrics,
+  }
 
 
 def translate(config, state: State, images, rng, direction=None):
@@ -168,10 +170,6 @@ def translate(config, state: State, images, rng, direction=None):
   )
 
 
-def generate(config, state: State, inputs, rng):
-  return translate(config, state, inputs, rng)
-
-
 def sample_inputs(config, rng, batch):
   source, target = _source_target(config, batch)
   return {"source": source, "target": target, "rng": rng}
@@ -181,3 +179,18 @@ def sample_images(config, state: State, inputs):
   """Rows of input | output | target."""
   out = translate(config, state, inputs["source"], inputs["rng"])
   return jnp.stack([inputs["source"], out, inputs["target"]], axis=1)
+
+
+FAMILY = base.Family(
+  name="pix2pix",
+  layout="paired",
+  validate_config=validate_config,
+  create_state=create_state,
+  steps=base.one_step(train_step),
+  translate=translate,
+  stride_multiple=stride_multiple,
+  directions=lambda config: (config.data.direction,),  # only the trained one
+  samples_from_data=True,  # sample grids show fixed eval examples: input | output | target
+  sample_inputs=sample_inputs,
+  sample_images=sample_images,
+)

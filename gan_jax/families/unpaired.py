@@ -1,10 +1,13 @@
 """The two-direction machinery every unpaired translation family shares (CycleGAN, DualGAN).
 
 Two generators, `a2b` (A -> B; the CycleGAN reference's G_A, DualGAN's G_A) and `b2a`, and two
-discriminators, `b` (judges domain B: the references' D_A) and `a` (judges domain A: D_B). Each
-pair lives in one NetState whose params are {name: params}, updated by one optimizer, as the
-references chain both nets' parameters into one optimizer. A family module supplies its nets and
-step; this module gives it the state, translation in both directions and the sample grids.
+discriminators, `b` (judges domain B: the references' D_A) and `a` (judges domain A: D_B). Nets that
+share an optimizer live in one NetState whose params are {name: params}, as the references chain
+both nets' parameters into one optimizer; each name may be its own module (a global and a local
+discriminator per domain), with its own mutable collections (batch statistics; flax's spectral
+norm keeps its power-iteration vectors in the same `batch_stats` collection). A family module
+supplies its nets and step; this module gives it the state, translation in both directions and the
+sample grids.
 """
 
 from typing import Any
@@ -14,15 +17,12 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gan_jax.config import check_choice
 from gan_jax.errors import ConfigError
-from gan_jax.families import common
+from gan_jax.families import base, common
 
-DATA_LAYOUT = "unpaired"
 DIRECTIONS = ("AtoB", "BtoA")
 GENERATORS = ("a2b", "b2a")
 DISCRIMINATORS = ("a", "b")
-ALIGNED_TEST = ("auto", "yes", "no")  # config.eval.aligned_test (see evaluate.aligned_test)
 
 
 @flax.struct.dataclass
@@ -31,39 +31,48 @@ class State:
   rng: jax.Array  # step t draws from fold_in(rng, t)
   g: common.NetState  # params {"a2b": ..., "b2a": ...}
   d: common.NetState  # params {"a": ..., "b": ...}
-  pools: Any  # family extras that live in the state, e.g. CycleGAN's image pools ({} if none)
+  pools: Any  # CycleGAN's image pools of past fakes, per domain ({} for DualGAN)
 
 
 def validate_config(config, stride_multiple: int) -> None:
-  """The checks every unpaired family shares: image sides against the generator's stride."""
+  """The check every unpaired family shares: image sides against the generator's stride."""
   for key, value in (("image_size", config.image_size), ("data.eval_size", config.data.eval_size)):
     if value % stride_multiple:
       raise ConfigError(
         f"config.{key}={value} is not a multiple of {stride_multiple}, the stride of "
         f"config.model.generator={config.model.generator!r}"
       )
-  check_choice(config, "eval.aligned_test", ALIGNED_TEST)
 
 
-def init_pair(module, names, tx: optax.GradientTransformation, rng: jax.Array, *inputs):
-  """One NetState holding `module` initialised twice, as {name: params}, under one optimizer."""
+def init_nets(modules, names, tx: optax.GradientTransformation, rng: jax.Array, *inputs):
+  """One NetState holding a net per name, as {name: params}, under one optimizer.
+
+  Args:
+    modules: one Flax module for every name, or {name: module}.
+    names: the nets' names.
+    tx: the optimizer of them all.
+    rng: initialisation randomness (split per name).
+    *inputs: example inputs (shapes only matter), the same for every net.
+  """
   params, stats = {}, {}
   for name, key in zip(names, jax.random.split(rng, len(names)), strict=True):
+    module = modules[name] if isinstance(modules, dict) else modules
     variables = module.init({"params": key, "dropout": key}, *inputs)
     params[name] = variables["params"]
     stats[name] = variables.get("batch_stats", {})
   return common.NetState(params=params, batch_stats=stats, opt_state=tx.init(params))
 
 
-class PairRunner:
-  """Applies the nets of a pair by name in train mode, threading each one's batch statistics.
+class NetRunner:
+  """Applies nets by name in train mode, threading each one's batch statistics.
 
   Use inside a traced function: `run("a2b", x)`; `stats` then holds every net's updated
-  statistics (unchanged, empty dicts for nets without batch norm).
+  statistics (unchanged, empty dicts for nets without batch norm). `modules`: one Flax module for
+  every name, or {name: module}.
   """
 
-  def __init__(self, module, params, batch_stats, rng: jax.Array | None = None):
-    self.module, self.params, self.stats = module, params, dict(batch_stats)
+  def __init__(self, modules, params, batch_stats, rng: jax.Array | None = None):
+    self.modules, self.params, self.stats = modules, params, dict(batch_stats)
     self.rng, self.calls = rng, 0
 
   def __call__(self, name: str, x):
@@ -71,8 +80,9 @@ class PairRunner:
     if self.rng is not None:
       rngs = {"dropout": jax.random.fold_in(self.rng, self.calls)}
     self.calls += 1
+    module = self.modules[name] if isinstance(self.modules, dict) else self.modules
     out, self.stats[name] = common.apply_net(
-      self.module, self.params[name], self.stats[name], x, rngs=rngs
+      module, self.params[name], self.stats[name], x, rngs=rngs
     )
     return out
 
@@ -83,8 +93,8 @@ def images(batch):
 
 
 def translation_functions(generator):
-  """The family contract's `translate`, `generate` and `sample_images` for a family whose generator
-  module is `generator(config)`.
+  """The family contract's `translate` and `sample_images` for a family whose generator module is
+  `generator(config)`.
 
   translate(config, state, images, rng, direction): A -> B with `a2b` (AtoB, the default) or
   B -> A with `b2a`, with the norms in train mode as the references test (unless
@@ -103,9 +113,6 @@ def translation_functions(generator):
       train=not config.model.eval_mode,
     )
 
-  def generate(config, state: State, inputs, rng):
-    return translate(config, state, inputs, rng)
-
   def sample_images(config, state: State, inputs):
     rng = inputs["rng"]
     fake_b = translate(config, state, inputs["a"], rng, "AtoB")
@@ -114,10 +121,29 @@ def translation_functions(generator):
     rec_b = translate(config, state, fake_a, rng, "AtoB")
     return jnp.stack([inputs["a"], fake_b, rec_a, inputs["b"], fake_a, rec_b], axis=1)
 
-  return translate, generate, sample_images
+  return translate, sample_images
 
 
 def sample_inputs(config, rng, batch):
   del config
   real_a, real_b = images(batch)
   return {"a": real_a, "b": real_b, "rng": rng}
+
+
+def family(name: str, validate_config, create_state, steps, generator, **more):
+  """The Family of an unpaired translation family whose generator module is `generator(config)`:
+  both directions, sample grids of fixed eval examples."""
+  translate, sample_images = translation_functions(generator)
+  return base.Family(
+    name=name,
+    layout="unpaired",
+    validate_config=validate_config,
+    create_state=create_state,
+    steps=steps,
+    translate=translate,
+    directions=lambda config: DIRECTIONS,
+    samples_from_data=True,  # sample grids translate fixed eval images both ways
+    sample_inputs=sample_inputs,
+    sample_images=sample_images,
+    **more,
+  )

@@ -1,1 +1,2 @@
-"""Image-quality metrics: SWD now; FID/KID (Inception weights from a file) and PSNR/SSIM to come."""
+"""Image-quality metrics: SWD, PSNR/SSIM, FID/KID (Inception weights from a file) and the Inception
+features they use."""

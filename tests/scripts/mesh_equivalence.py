@@ -11,7 +11,7 @@ import jax
 import numpy as np
 
 from gan_jax import config as config_lib
-from gan_jax import parallel, train
+from gan_jax import parallel, run
 from gan_jax.data import pipeline
 from gan_jax.errors import ConfigError
 
@@ -23,11 +23,12 @@ batches = [next(data) for _ in range(3)]
 
 finals = []
 for devices in (jax.devices()[:1], jax.devices()):
-  setup = train.RunSetup(config, devices)
-  step = train.make_train_step(config, setup.family, setup.state_sharding, setup.batch_sharding)
+  setup = run.RunSetup(config, devices)
+  step = setup.jit_steps()["main"]
   state = setup.init_state(config.seed)
-  for batch in batches:
-    state, _ = step(state, parallel.to_global(batch, setup.batch_sharding))
+  for i, batch in enumerate(batches):
+    batch = parallel.to_global(batch, setup.batch_sharding)
+    state, _ = step(state, batch, setup.frozen, setup.step_counter(i))
   shards = {len(x.sharding.device_set) for x in jax.tree.leaves(state.g.params)}
   finals.append((jax.device_get(state.g.params), jax.device_get(state.d.params), shards))
 

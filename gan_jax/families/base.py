@@ -1,0 +1,111 @@
+"""The family contract: what a family module declares, and the one check of it.
+
+A family module defines `FAMILY = Family(...)`; the loop and the modes (train, sample, translate,
+eval) use nothing else of it. What every family gives:
+  layout                                  the batches it trains on (a name in data/layouts.py)
+  validate_config(config)                 ConfigError before anything is built
+  create_state(config, rng, example_batch)   a State pytree with a `step` field; example_batch
+                                          only lends shapes
+  steps(config) -> {name: step}           named train steps, each
+                                          step(config, state, batch, frozen) -> (state, metrics),
+                                          pure; the loop compiles each once
+  schedule(config, step) -> names         host side: the named steps that iteration `step` runs, in
+                                          order. The step counter alone decides, so a resumed run
+                                          runs what an uninterrupted one would.
+  sample_inputs(config, rng, batch)       fixed inputs for the periodic sample grids
+  sample_images(config, state, inputs)    -> [rows, cols, H, W, 3] in [-1, 1] for the grid
+and, by what it is:
+  generate(config, state, z, rng)         unconditional: images from latents
+  translate(config, state, images, rng, direction)   translation: source images -> target domain
+  stride_multiple(config)                 translation: image sides must be multiples of this
+  directions(config)                      translation: what --direction may ask for (the first is
+                                          the default)
+  samples_from_data                       sample grids show fixed eval examples, not latents
+  frozen(config) -> pytree                nets that never train (a feature net, loaded from a file
+                                          or built deterministically): passed to every step as a
+                                          replicated, non-donated argument, never checkpointed
+
+The loop owns `state.step`: a step reads it (the iterations done before this one, the same for
+every named step of an iteration) and what it writes there is replaced by step + 1.
+"""
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from gan_jax.data.layouts import LAYOUTS
+
+StepFn = Callable[..., tuple[Any, dict]]  # (config, state, batch, frozen) -> (state, metrics)
+MAIN = "main"
+
+
+def one_step(step: StepFn) -> Callable[[Any], Mapping[str, StepFn]]:
+  """`steps` for a family with a single step, run every iteration under the name 'main'."""
+  return lambda config: {MAIN: step}
+
+
+def every_iteration(config, step: int) -> tuple[str, ...]:
+  """The schedule of a family with a single step."""
+  del config, step
+  return (MAIN,)
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+  name: str
+  layout: str
+  validate_config: Callable[[Any], None]
+  create_state: Callable[..., Any]
+  steps: Callable[[Any], Mapping[str, StepFn]]
+  sample_inputs: Callable[..., Any]
+  sample_images: Callable[..., Any]
+  schedule: Callable[[Any, int], tuple[str, ...]] = every_iteration
+  generate: Callable[..., Any] | None = None
+  translate: Callable[..., Any] | None = None
+  stride_multiple: Callable[[Any], int] | None = None
+  directions: Callable[[Any], tuple[str, ...]] = lambda config: ()
+  samples_from_data: bool = False
+  frozen: Callable[[Any], Any] | None = None
+
+  @property
+  def translates(self) -> bool:
+    return self.translate is not None
+
+
+def check(family: Family) -> list[str]:
+  """What is missing or inconsistent in a family's declaration ([] when it is sound)."""
+  problems = []
+  if not isinstance(family, Family):
+    return [f"FAMILY is a {type(family).__name__}, not a families.base.Family"]
+  if family.layout not in LAYOUTS:
+    problems.append(f"layout {family.layout!r} is not one of {', '.join(LAYOUTS)}")
+  for name in ("validate_config", "create_state", "steps", "schedule"):
+    if not callable(getattr(family, name)):
+      problems.append(f"{name} is not callable")
+  for name in ("sample_inputs", "sample_images", "directions"):
+    if not callable(getattr(family, name)):
+      problems.append(f"{name} is not callable")
+  if (family.generate is None) == (family.translate is None):
+    problems.append("gives neither or both of generate (unconditional) and translate")
+  if family.translate is not None and family.stride_multiple is None:
+    problems.append("translates but gives no stride_multiple")
+  if family.frozen is not None and not callable(family.frozen):
+    problems.append("frozen is not callable")
+  return problems
+
+
+def check_steps(family: Family, config, iterations: int = 64) -> list[str]:
+  """What is wrong with a family's named steps under `config`: a scheduled name that `steps`
+  does not give, an iteration that runs nothing, a step that is never scheduled."""
+  steps = family.steps(config)
+  problems, used = [], set()
+  for step in range(iterations):
+    names = family.schedule(config, step)
+    if not names:
+      problems.append(f"schedule runs no step at iteration {step}")
+    for name in names:
+      if name not in steps:
+        problems.append(f"schedule names {name!r} at iteration {step}; steps: {', '.join(steps)}")
+      used.add(name)
+  problems += [f"step {name!r} is never scheduled" for name in steps if name not in used]
+  return sorted(set(problems))
