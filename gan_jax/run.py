@@ -53,7 +53,8 @@ def replicate(tree, mesh):
 
 class RunSetup:
   """Family, mesh, shardings, the state's abstract form and the frozen nets: what every mode
-  shares. Frozen nets are built (or read from their files) here, before anything compiles."""
+  shares. Frozen nets are built (or read from their files) when first asked for, before the steps
+  compile; the modes that only restore and apply a generator never build them."""
 
   def __init__(self, config, devices=None):
     self.config = config
@@ -73,8 +74,12 @@ class RunSetup:
     self.state_sharding = jax.tree.map(lambda _: self.replicated, abstract)
     self.abstract_state = _with_sharding(abstract, self.state_sharding)
     self._create = jax.jit(create, out_shardings=self.state_sharding)
-    frozen = self.family.frozen(config) if self.family.frozen else {}
-    self.frozen = replicate(frozen, self.mesh)
+
+  @functools.cached_property
+  def frozen(self):
+    """The family's frozen nets, replicated over the mesh ({} for none)."""
+    family = self.family
+    return replicate(family.frozen(self.config) if family.frozen else {}, self.mesh)
 
   def init_state(self, seed: int):
     return self._create(jax.random.key(seed))
