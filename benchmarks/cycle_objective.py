@@ -28,11 +28,15 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 from gan_jax import backend, logs  # noqa: E402
 from gan_jax import config as config_lib  # noqa: E402
 
-flags.DEFINE_string("config", "configs/cyclegan.py:cpu", "Config file with preset (as trained).")
-flags.DEFINE_string("workdir", None, "A CycleGAN workdir with a checkpoint.", required=True)
-flags.DEFINE_integer("count", 64, "Crops per domain.")
-flags.DEFINE_integer("seed", 0, "Seed of the crop positions.")
 FLAGS = flags.FLAGS
+
+
+def _define_flags() -> None:
+  """The script's flags: defined when it runs, not when `measure` is imported."""
+  flags.DEFINE_string("config", "configs/cyclegan.py:cpu", "Config file with preset (as trained).")
+  flags.DEFINE_string("workdir", None, "A CycleGAN workdir with a checkpoint.", required=True)
+  flags.DEFINE_integer("count", 64, "Crops per domain.")
+  flags.DEFINE_integer("seed", 0, "Seed of the crop positions.")
 
 
 def _toon_variant(name: str):
@@ -59,16 +63,32 @@ def _crops(variant, start: int, count: int, size: int, rng) -> tuple[np.ndarray,
   return np.stack(photos), np.stack(cartoons)
 
 
-def main(argv, overrides):
-  del argv
-  config = config_lib.load_config(FLAGS.config, overrides)
+def _check(config):
+  """The toon variant of a CycleGAN or DualGAN `config`; app.UsageError for any other config."""
   if config.family not in ("cyclegan", "dualgan"):
     raise app.UsageError(
       f"--config is a {config.family} config; this measures CycleGAN's or DualGAN's objective"
     )
-  variant = _toon_variant(config.data.name)
-  logs.setup()
-  backend.setup()
+  return _toon_variant(config.data.name)
+
+
+def measure(config, workdir, count: int = 64, seed: int = 0) -> dict:
+  """Scores the objective's a2b terms with the trained a2b and with `cartoonize` in its place.
+
+  Args:
+    config: the run's config as trained (its loss weights are the ones applied).
+    workdir: the run's folder; its newest checkpoint is scored.
+    count: crops per domain.
+    seed: seed of the crop positions.
+
+  Returns:
+    The script's JSON line less "config" and "overrides": step, crops, crop_size,
+    d_b_mean_on_real_b, the terms of "model" and "truth", and "truth_minus_model".
+
+  Raises:
+    app.UsageError: `config` is not a CycleGAN or DualGAN config on an unpaired toon variant.
+  """
+  variant = _check(config)  # JAX is imported below: call after `backend.setup()`, as main does
   import jax.numpy as jnp  # noqa: PLC0415 - after the backend is set up
 
   from gan_jax import losses, samples  # noqa: PLC0415
@@ -76,7 +96,7 @@ def main(argv, overrides):
   from gan_jax.data import toon  # noqa: PLC0415
   from gan_jax.families import common, cyclegan, dualgan  # noqa: PLC0415
 
-  _, state, step = run_lib.restore_newest(config, pathlib.Path(FLAGS.workdir))
+  _, state, step = run_lib.restore_newest(config, pathlib.Path(workdir))
   loss = config.loss
   if config.family == "cyclegan":  # as its train_step: L1 cycles, and an identity term
     g_net, d_net = cyclegan._nets(config)  # noqa: SLF001 - the family's own nets
@@ -96,8 +116,8 @@ def main(argv, overrides):
   to_float = lambda u8: common.to_float_images(jnp.asarray(u8))
   cartoonize = lambda u8: np.stack([toon.cartoonize(image) for image in u8])
 
-  rng = np.random.default_rng(FLAGS.seed)
-  size, count = config.image_size, FLAGS.count
+  rng = np.random.default_rng(seed)
+  size = config.image_size
   photos, true_b = _crops(variant, 0, count, size, rng)  # trainA: crops 0..
   # trainB: cartoons of the crops past trainA's.
   _, cartoons = _crops(variant, variant.num_train, count, size, rng)
@@ -127,22 +147,27 @@ def main(argv, overrides):
     terms[name]["d_b_mean"] = float(jnp.mean(d("b", out["fake_b"])))
   rounded = {k: {t: round(v, 4) for t, v in terms[k].items()} for k in terms}
   delta = {t: round(terms["truth"][t] - terms["model"][t], 4) for t in terms["model"]}
-  print(
-    json.dumps(
-      {
-        "config": FLAGS.config,
-        "overrides": overrides,
-        "step": step,
-        "crops": count,
-        "crop_size": size,
-        "d_b_mean_on_real_b": round(float(jnp.mean(d("b", b))), 4),
-        **rounded,
-        "truth_minus_model": delta,
-      }
-    )
-  )
+  return {
+    "step": step,
+    "crops": count,
+    "crop_size": size,
+    "d_b_mean_on_real_b": round(float(jnp.mean(d("b", b))), 4),
+    **rounded,
+    "truth_minus_model": delta,
+  }
+
+
+def main(argv, overrides):
+  del argv
+  config = config_lib.load_config(FLAGS.config, overrides)
+  _check(config)  # before the set-up, as a usage error
+  logs.setup()
+  backend.setup()
+  result = measure(config, FLAGS.workdir, FLAGS.count, FLAGS.seed)
+  print(json.dumps({"config": FLAGS.config, "overrides": overrides, **result}))
 
 
 if __name__ == "__main__":
+  _define_flags()
   argv, overrides = config_lib.split_overrides(sys.argv)
   app.run(lambda a: main(a, overrides), argv=argv)

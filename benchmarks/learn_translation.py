@@ -32,11 +32,15 @@ import step_timing  # noqa: E402 - benchmarks/step_timing.py
 from gan_jax import backend, logs  # noqa: E402
 from gan_jax import config as config_lib  # noqa: E402
 
-flags.DEFINE_string("config", "configs/pix2pix.py:cpu", "Config file with preset.")
-flags.DEFINE_string("workdir", "runs/learn_pix2pix", "Where to train (resumes if present).")
-flags.DEFINE_float("minutes", 0.0, "Train for about this many minutes (0: config.total_steps).")
-flags.DEFINE_bool("score_train", False, "Also score the train split (under- or overfitting?).")
 FLAGS = flags.FLAGS
+
+
+def _define_flags() -> None:
+  """The script's flags: defined when it runs, not when `learn` is imported."""
+  flags.DEFINE_string("config", "configs/pix2pix.py:cpu", "Config file with preset.")
+  flags.DEFINE_string("workdir", "runs/learn_pix2pix", "Where to train (resumes if present).")
+  flags.DEFINE_float("minutes", 0.0, "Train for about this many minutes (0: config.total_steps).")
+  flags.DEFINE_bool("score_train", False, "Also score the train split (under- or overfitting?).")
 
 
 def _scores(result: dict) -> dict:
@@ -57,52 +61,63 @@ def fit_to_minutes(config, minutes: float, measured_step_sec: float) -> None:
   config.checkpoint_every = max(config.checkpoint_every, steps // 5)
 
 
+def learn(config, workdir, minutes: float = 0.0, score_train: bool = False) -> dict:
+  """Trains `config` in `workdir` (resuming), then scores the test split (and the train split).
+
+  Args:
+    config: the config to train; `minutes` > 0 rewrites its total_steps and schedule in place.
+    workdir: where to train; a workdir with checkpoints resumes.
+    minutes: train for about this many minutes (0: config.total_steps).
+    score_train: also score the train split (`train_split`, written to WORKDIR/eval_train).
+
+  Returns:
+    The script's JSON line less "config" and "overrides".
+  """
+  import jax  # noqa: PLC0415 - after the backend is set up (main sets it up)
+
+  from gan_jax import evaluate, train  # noqa: PLC0415
+
+  sizing = None
+  if minutes > 0:
+    sizing = step_timing.measure(config, steps=50, pipeline_batches=10)
+    fit_to_minutes(config, minutes, sizing["fed_step_ms"] / 1000)
+  start = time.perf_counter()
+  last = train.train_and_evaluate(config, workdir)
+  train_minutes = (time.perf_counter() - start) / 60
+  extra = {}
+  if "eval_mode" in config.model and not config.model.eval_mode:
+    # First, so that WORKDIR/eval and results/ keep the scores of the config as trained.
+    config.model.eval_mode = True
+    extra["eval_eval_mode"] = _scores(evaluate.evaluate(config, workdir))
+    config.model.eval_mode = False
+  result = evaluate.evaluate(config, workdir)
+  if score_train:
+    train_config = config.copy_and_resolve_references()
+    train_config.data.eval_split = config.data.train_split
+    extra["train_split"] = _scores(evaluate.evaluate(train_config, workdir))
+  return {
+    "image_size": config.image_size,
+    "batch_size": config.batch_size,
+    "steps": config.total_steps,
+    "train_minutes_this_run": round(train_minutes, 2),
+    "train_steps_per_sec": round(last.get("steps_per_sec", float("nan")), 3),
+    "device_kind": jax.devices()[0].device_kind,
+    "sized_by": sizing,
+    "eval": _scores(result),
+    **extra,
+  }
+
+
 def main(argv, overrides):
   del argv
   config = config_lib.load_config(FLAGS.config, overrides)
   logs.setup()
   backend.setup()
-  import jax  # noqa: PLC0415 - after the backend is set up
-
-  from gan_jax import evaluate, train  # noqa: PLC0415
-
-  sizing = None
-  if FLAGS.minutes > 0:
-    sizing = step_timing.measure(config, steps=50, pipeline_batches=10)
-    fit_to_minutes(config, FLAGS.minutes, sizing["fed_step_ms"] / 1000)
-  start = time.perf_counter()
-  last = train.train_and_evaluate(config, FLAGS.workdir)
-  minutes = (time.perf_counter() - start) / 60
-  extra = {}
-  if "eval_mode" in config.model and not config.model.eval_mode:
-    # First, so that WORKDIR/eval and results/ keep the scores of the config as trained.
-    config.model.eval_mode = True
-    extra["eval_eval_mode"] = _scores(evaluate.evaluate(config, FLAGS.workdir))
-    config.model.eval_mode = False
-  result = evaluate.evaluate(config, FLAGS.workdir)
-  if FLAGS.score_train:
-    train_config = config.copy_and_resolve_references()
-    train_config.data.eval_split = config.data.train_split
-    extra["train_split"] = _scores(evaluate.evaluate(train_config, FLAGS.workdir))
-  print(
-    json.dumps(
-      {
-        "config": FLAGS.config,
-        "overrides": overrides,
-        "image_size": config.image_size,
-        "batch_size": config.batch_size,
-        "steps": config.total_steps,
-        "train_minutes_this_run": round(minutes, 2),
-        "train_steps_per_sec": round(last.get("steps_per_sec", float("nan")), 3),
-        "device_kind": jax.devices()[0].device_kind,
-        "sized_by": sizing,
-        "eval": _scores(result),
-        **extra,
-      }
-    )
-  )
+  result = learn(config, FLAGS.workdir, FLAGS.minutes, FLAGS.score_train)
+  print(json.dumps({"config": FLAGS.config, "overrides": overrides, **result}))
 
 
 if __name__ == "__main__":
+  _define_flags()
   argv, overrides = config_lib.split_overrides(sys.argv)
   app.run(lambda a: main(a, overrides), argv=argv)
