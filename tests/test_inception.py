@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from gan_jax.metrics import features, inception, torch_file
 from tests import torch_reference
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT
 
 
 def _randomise_batch_norms(net, seed=0):
@@ -217,15 +217,19 @@ def test_reader_names_a_file_that_is_missing_or_not_from_torch(tmp_path):
 def test_eval_scores_fid_and_kid_during_training(weights, tmp_path, tfds_data_dir):
   """pix2pix :tiny with eval_every: FID/KID of the outputs and of the inputs (identity) against the
   targets, from the weights file; nothing about them listed as skipped."""
+  from gan_jax import config as config_lib
+  from gan_jax import train
+
   workdir = tmp_path / "run"
-  config = "--config=" + str(ROOT / "configs/pix2pix.py") + ":tiny"
-  flags = [
-    f"--workdir={workdir}",
-    "--config.eval_every=4",
-    f"--config.eval.inception_weights={weights['legacy']}",
-    f"--config.eval.feature_cache={tmp_path / 'cache'}",
+  overrides = [
+    f"data.data_dir={tfds_data_dir}",
+    "eval_every=4",
+    f"eval.inception_weights={weights['legacy']}",
+    f"eval.feature_cache={tmp_path / 'cache'}",
   ]
-  run_cli([config, *flags], tfds_data_dir)
+  train.train_and_evaluate(
+    config_lib.load_config(str(ROOT / "configs/pix2pix.py") + ":tiny", overrides), workdir
+  )
   result = json.loads((workdir / "eval" / "step_0000004.json").read_text())
   assert not {"fid", "kid", "identity_fid"} & set(result["skipped"])
   assert result["fid"] > 0 and result["identity_fid"] > 0
