@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from gan_jax import config as config_lib
-from gan_jax import translate
+from gan_jax import evaluate, train, translate
 from gan_jax.errors import UserError
 from gan_jax.families import common, pix2pix, translation
 from gan_jax.nets.patchgan import PatchDiscriminator
@@ -21,6 +21,13 @@ from gan_jax.nets.unet import UNet
 from tests.conftest import ROOT, run_cli
 
 TINY = "--config=configs/pix2pix.py:tiny"
+
+
+def _tiny(data_dir, *overrides):
+  """The :tiny config as `--config=configs/pix2pix.py:tiny --config.<overrides>` loads it."""
+  return config_lib.load_config(
+    str(ROOT / "configs/pix2pix.py") + ":tiny", [f"data.data_dir={data_dir}", *overrides]
+  )
 
 
 def reference_unet_params(num_downs, ngf, in_c, out_c, norm):
@@ -243,7 +250,7 @@ def tensorboard_scalars(logdir) -> dict[str, dict[int, float]]:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, tfds_data_dir):
   workdir = tmp_path_factory.mktemp("p2p") / "run"
-  run_cli([TINY, f"--workdir={workdir}"], tfds_data_dir)
+  train.train_and_evaluate(_tiny(tfds_data_dir), workdir)
   return workdir
 
 
@@ -251,7 +258,7 @@ def test_tiny_train_then_eval(trained, tfds_data_dir):
   assert (trained / "samples" / "step_0000004.png").is_file()
   grid = np.asarray(Image.open(trained / "samples" / "step_0000004.png"))
   assert grid.shape == (2 + 2 * 34, 2 + 3 * 34, 3)  # sample.num rows of input | output | target
-  run_cli([TINY, f"--workdir={trained}", "--mode=eval"], tfds_data_dir)
+  evaluate.evaluate(_tiny(tfds_data_dir), trained)
   result = json.loads((trained / "eval" / "step_0000004.json").read_text())
   assert result["num_images"] == 8 and result["direction"] == "AtoB"
   for key in ("psnr", "ssim", "identity_psnr", "identity_ssim", "psnr_gain_db"):
@@ -266,9 +273,7 @@ def test_tiny_train_then_eval(trained, tfds_data_dir):
   assert (trained / "results" / "images" / "0000_output.png").is_file()
   # The train split is scored beside the test split's results, never over them.
   test_scores = (trained / "eval" / "step_0000004.json").read_bytes()
-  run_cli(
-    [TINY, f"--workdir={trained}", "--mode=eval", "--config.data.eval_split=train"], tfds_data_dir
-  )
+  evaluate.evaluate(_tiny(tfds_data_dir, "data.eval_split=train"), trained)
   assert (trained / "eval" / "step_0000004.json").read_bytes() == test_scores
   assert (trained / "results" / "index.html").read_text() == page
   assert "train split" in (trained / "results_train" / "index.html").read_text()
@@ -279,7 +284,7 @@ def test_tiny_train_then_eval(trained, tfds_data_dir):
   }
 
 
-def test_translate_keeps_names_sizes_and_inputs(trained, tmp_path, tfds_data_dir):
+def test_translate_keeps_names_sizes_and_inputs(trained, tmp_path, tfds_data_dir, caplog):
   src = tmp_path / "in"
   (src / "sub").mkdir(parents=True)
   rng = np.random.RandomState(0)
@@ -290,55 +295,40 @@ def test_translate_keeps_names_sizes_and_inputs(trained, tmp_path, tfds_data_dir
   (src / "broken.png").write_bytes(b"\x89PNG not really")
   before = {p: p.read_bytes() for p in src.rglob("*") if p.is_file()}
   out = tmp_path / "out"
-  result = run_cli(
-    [TINY, f"--workdir={trained}", "--mode=translate", f"--input={src}", f"--output={out}"],
-    tfds_data_dir,
-  )
-  assert "skipped" in result.stderr and "notes.txt" in result.stderr
-  assert "broken.png: not a readable image" in result.stderr
-  assert "skip_bad_images" not in result.stderr  # a training setting; translate skips anyway
+  config = _tiny(tfds_data_dir)
+  with caplog.at_level(logging.INFO):
+    translate.translate_path(config, trained, str(src), str(out))
+  logged = "\n".join(r.getMessage() for r in caplog.records)  # what the CLI prints on stderr
+  assert "skipped" in logged and "notes.txt" in logged
+  assert "broken.png: not a readable image" in logged
+  assert "skip_bad_images" not in logged  # a training setting; translate skips anyway
   sizes = {p.relative_to(out).as_posix(): Image.open(p).size for p in out.rglob("*.*")}
   assert sizes == {"odd.png": (53, 37), "sub/gray.jpg": (40, 40), "rgba.png": (70, 20)}
   assert all(Image.open(p).mode == "RGB" for p in out.rglob("*.*"))
   assert {p: p.read_bytes() for p in src.rglob("*") if p.is_file()} == before
 
-  refused = run_cli(
-    [TINY, f"--workdir={trained}", "--mode=translate", f"--input={src}", f"--output={src}"],
-    tfds_data_dir,
-    check=False,
-  )
-  assert refused.returncode == 2 and "lies inside --input" in refused.stderr.splitlines()[-1]
   (tmp_path / "link.png").hardlink_to(src / "odd.png")  # the input image under another name
   (tmp_path / "notes.txt").write_text("kept")
   refusals = {
+    (src, src): "lies inside --input",
     (src, src / "sub" / "new"): "lies inside --input",
     (src, src / "notes.txt"): "lies inside --input",
     (src, tmp_path / "notes.txt"): "is a file; give a folder",
     (src, tmp_path / "out.png"): "names an image, but --input",
     (src / "odd.png", tmp_path / "link.png"): "would overwrite the input image",
   }
-  config = config_lib.load_config(f"{ROOT}/configs/pix2pix.py:tiny")
   for (input_path, output_path), message in refusals.items():
     with pytest.raises(UserError, match=message):
       translate.translate_path(config, trained, str(input_path), str(output_path))
   assert {p: p.read_bytes() for p in src.rglob("*") if p.is_file()} == before
   assert (tmp_path / "notes.txt").read_text() == "kept"
-  wrong = run_cli(
-    [
-      TINY,
-      f"--workdir={trained}",
-      "--mode=translate",
-      f"--input={src / 'odd.png'}",
-      f"--output={tmp_path / 'x.png'}",
-      "--direction=BtoA",
-    ],
-    tfds_data_dir,
-    check=False,
-  )
-  assert wrong.returncode == 2 and "only the direction it was trained for" in wrong.stderr
+  with pytest.raises(UserError, match="only the direction it was trained for"):
+    translate.translate_path(config, trained, str(src / "odd.png"), str(tmp_path / "x.png"), "BtoA")
 
 
 def test_translate_needs_a_checkpoint_and_an_input(tmp_path, tfds_data_dir):
+  """The file's one CLI run: a UserError ends `python -m gan_jax.main` with exit 2 and one
+  `error: <message>` line on stderr, no traceback (the other refusals are checked in-process)."""
   missing = run_cli(
     [
       TINY,
@@ -350,23 +340,22 @@ def test_translate_needs_a_checkpoint_and_an_input(tmp_path, tfds_data_dir):
     tfds_data_dir,
     check=False,
   )
-  assert missing.returncode == 2 and "does not exist" in missing.stderr.splitlines()[-1]
+  last = missing.stderr.splitlines()[-1]
+  assert missing.returncode == 2 and "does not exist" in last
+  assert last.startswith("error: --input ") and "Traceback" not in missing.stderr
 
 
 def test_side_by_side_folder_with_an_odd_width_image(tmp_path, tfds_data_dir):
-  train = tmp_path / "pairs" / "train"
-  train.mkdir(parents=True)
+  pairs = tmp_path / "pairs" / "train"
+  pairs.mkdir(parents=True)
   rng = np.random.RandomState(0)
   for i in range(3):
-    Image.fromarray(rng.randint(0, 255, (32, 64, 3), np.uint8)).save(train / f"{i}.png")
-  Image.fromarray(rng.randint(0, 255, (32, 63, 3), np.uint8)).save(train / "bad.png")
-  result = run_cli(
-    [TINY, f"--workdir={tmp_path / 'run'}", f"--config.data.folder={tmp_path / 'pairs'}"],
-    tfds_data_dir,
-    check=False,
-  )
-  assert result.returncode == 2
-  last = result.stderr.strip().splitlines()[-1]
+    Image.fromarray(rng.randint(0, 255, (32, 64, 3), np.uint8)).save(pairs / f"{i}.png")
+  Image.fromarray(rng.randint(0, 255, (32, 63, 3), np.uint8)).save(pairs / "bad.png")
+  config = _tiny(tfds_data_dir, f"data.folder={tmp_path / 'pairs'}")
+  with pytest.raises(UserError) as failure:  # the CLI: exit 2, "error: <message>"
+    train.train_and_evaluate(config, tmp_path / "run")
+  last = str(failure.value).strip().splitlines()[-1]
   assert "bad.png" in last and "even width" in last
 
 

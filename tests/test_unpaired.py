@@ -3,6 +3,7 @@ end to end in both directions, exact resume with the pools, and eval without gro
 
 import functools
 import json
+import re
 import shutil
 
 import jax
@@ -11,15 +12,22 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gan_jax import checkpoint, run
+from gan_jax import checkpoint, evaluate, run, train, translate
 from gan_jax import config as config_lib
-from gan_jax.errors import ConfigError
+from gan_jax.errors import ConfigError, UserError
 from gan_jax.families import cyclegan, dualgan, image_pool
 from gan_jax.nets import dualgan as dualgan_nets
 from gan_jax.nets.resnet import ResnetGenerator
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT
 
 CONFIGS = {"cyclegan": "configs/cyclegan.py:tiny", "dualgan": "configs/dualgan.py:tiny"}
+
+
+def _run_config(family, data_dir, *overrides):
+  """A family's :tiny as `--config=... --config.<overrides>` loads it, on the session's TFDS dir."""
+  return config_lib.load_config(
+    str(ROOT / CONFIGS[family]), [f"data.data_dir={data_dir}", *overrides]
+  )
 
 
 def reference_resnet_params(ngf, blocks, norm, in_c=3, out_c=3):
@@ -273,7 +281,7 @@ def trained_runs(tmp_path_factory, tfds_data_dir):
   def get(family):
     if family not in runs:
       runs[family] = tmp_path_factory.mktemp(family) / "run"
-      run_cli([f"--config={CONFIGS[family]}", f"--workdir={runs[family]}"], tfds_data_dir)
+      train.train_and_evaluate(_run_config(family, tfds_data_dir), runs[family])
     return runs[family]
 
   return get
@@ -284,13 +292,12 @@ def test_tiny_train_translate_and_eval_both_directions(trained_runs, tmp_path, t
   the train step: unpaired.translation_functions, the eval and the translate tool)."""
   family = "cyclegan"
   workdir = trained_runs(family)
-  flag = f"--config={CONFIGS[family]}"
-  config = config_lib.load_config(str(ROOT / CONFIGS[family]))
+  config = _run_config(family, tfds_data_dir)
   side = config.image_size + 2
   grid = np.asarray(Image.open(workdir / "samples" / "step_0000004.png"))
   assert grid.shape == (2 + 2 * side, 2 + 6 * side, 3)  # real A, A->B, A->B->A, real B, B->A, ...
 
-  run_cli([flag, f"--workdir={workdir}", "--mode=eval"], tfds_data_dir)
+  evaluate.evaluate(config, workdir)
   result = json.loads((workdir / "eval" / "step_0000004.json").read_text())
   assert result["num_images"] == 8
   for direction in ("AtoB", "BtoA"):
@@ -307,17 +314,7 @@ def test_tiny_train_translate_and_eval_both_directions(trained_runs, tmp_path, t
   outputs = {}
   for direction in ("AtoB", "BtoA"):
     out = tmp_path / f"{direction}.png"
-    run_cli(
-      [
-        flag,
-        f"--workdir={workdir}",
-        "--mode=translate",
-        f"--input={image}",
-        f"--output={out}",
-        f"--direction={direction}",
-      ],
-      tfds_data_dir,
-    )
+    translate.translate_path(config, workdir, str(image), str(out), direction)
     outputs[direction] = np.asarray(Image.open(out))
     assert outputs[direction].shape == (30, 45, 3)
   assert not np.array_equal(outputs["AtoB"], outputs["BtoA"])  # two different generators
@@ -328,22 +325,15 @@ def test_unpaired_eval_reads_the_split_it_is_given(trained_runs, tfds_data_dir):
   split has 8). The toon trainB holds cartoons of other crops than trainA, so there is no ground
   truth to score against: SWD, and PSNR/SSIM skipped with the reason."""
   workdir = trained_runs("cyclegan")
-  flag = f"--config={CONFIGS['cyclegan']}"
-  run_cli(
-    [flag, f"--workdir={workdir}", "--mode=eval", "--config.data.eval_split=train"], tfds_data_dir
-  )
+  evaluate.evaluate(_run_config("cyclegan", tfds_data_dir, "data.eval_split=train"), workdir)
   result = json.loads((workdir / "eval_train" / "step_0000004.json").read_text())
   assert (result["split"], result["num_images"]) == ("train", 32)
   for direction in ("AtoB", "BtoA"):
     assert np.isfinite(result[direction]["swd_mean"]) and "psnr" not in result[direction]
   assert result["skipped"]["psnr"].startswith("trainA[i] and trainB[i] are not the same scene")
-  bad = run_cli(
-    [flag, f"--workdir={workdir}", "--mode=eval", "--config.data.eval_split=val"],
-    tfds_data_dir,
-    check=False,
-  )
-  assert bad.returncode != 0
-  assert "split 'valA' (unpaired data, config.data.eval_split='val') is not a split" in bad.stderr
+  message = "split 'valA' (unpaired data, config.data.eval_split='val') is not a split"
+  with pytest.raises(UserError, match=re.escape(message)):
+    evaluate.evaluate(_run_config("cyclegan", tfds_data_dir, "data.eval_split=val"), workdir)
 
 
 def _final_state(workdir, config):
@@ -358,12 +348,11 @@ def test_cyclegan_resume_is_exact_including_the_pools(trained_runs, tmp_path, tf
   """4 steps straight == 2 steps, then the same workdir resumed to 4. The pools (3 slots, 2 fakes a
   step) fill during step 2, so steps 3-4 swap fakes that came back from disk."""
   family = "cyclegan"
-  straight = trained_runs(family)
-  flag = f"--config={CONFIGS[family]}"
+  straight = trained_runs(family)  # trained in this process too: the same XLA flags
   resumed = tmp_path / "resumed"
-  run_cli([flag, f"--workdir={resumed}", "--config.total_steps=2"], tfds_data_dir)
-  run_cli([flag, f"--workdir={resumed}"], tfds_data_dir)
-  config = config_lib.load_config(str(ROOT / CONFIGS[family]))
+  train.train_and_evaluate(_run_config(family, tfds_data_dir, "total_steps=2"), resumed)
+  config = _run_config(family, tfds_data_dir)
+  train.train_and_evaluate(config, resumed)
   a, step_a = _final_state(straight, config)
   b, step_b = _final_state(resumed, config)
   assert step_a == step_b == 4
@@ -407,19 +396,15 @@ def test_unaligned_folders_of_different_sizes_train_and_eval_by_swd(tmp_path, tf
         tmp_path / "data" / split / f"{i}.png"
       )
   workdir = tmp_path / "run"
-  flags = [
-    f"--config={CONFIGS['dualgan']}",
-    f"--workdir={workdir}",
-    f"--config.data.folder={tmp_path / 'data'}",
-  ]
-  run_cli(flags, tfds_data_dir)
-  run_cli([*flags, "--mode=eval"], tfds_data_dir)
+  config = _run_config("dualgan", tfds_data_dir, f"data.folder={tmp_path / 'data'}")
+  train.train_and_evaluate(config, workdir)
+  evaluate.evaluate(config, workdir)
   result = json.loads((workdir / "eval" / "step_0000004.json").read_text())
   assert result["num_images"] == 4
   for direction in ("AtoB", "BtoA"):
     assert np.isfinite(result[direction]["swd_mean"]) and "psnr" not in result[direction]
   assert "not the same scene" in result["skipped"]["psnr"]
-  side = config_lib.load_config(str(ROOT / CONFIGS["dualgan"])).image_size + 2
+  side = config.image_size + 2
   grid = np.asarray(Image.open(workdir / "samples" / "step_0000004.png"))
   assert grid.shape == (2 + 2 * side, 2 + 6 * side, 3)  # real A, A->B, A->B->A, real B, B->A, ...
   shutil.rmtree(workdir)
