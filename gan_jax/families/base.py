@@ -79,10 +79,8 @@ def check(family: Family) -> list[str]:
     return [f"FAMILY is a {type(family).__name__}, not a families.base.Family"]
   if family.layout not in LAYOUTS:
     problems.append(f"layout {family.layout!r} is not one of {', '.join(LAYOUTS)}")
-  for name in ("validate_config", "create_state", "steps", "schedule"):
-    if not callable(getattr(family, name)):
-      problems.append(f"{name} is not callable")
-  for name in ("sample_inputs", "sample_images", "directions"):
+  required = ("validate_config", "create_state", "steps", "schedule", "sample_inputs")
+  for name in (*required, "sample_images", "directions"):
     if not callable(getattr(family, name)):
       problems.append(f"{name} is not callable")
   if (family.generate is None) == (family.translate is None):
