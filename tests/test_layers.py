@@ -35,13 +35,15 @@ def _inputs(h, k, channels=3, out_channels=5, seed=0):
 
 
 def _check(direct, phase, x, w, stride, padding):
-  f = lambda fn: lambda x, w: fn(x, w, stride, padding)
+  # Jitted: one compile per form, not one per primitive as op-by-op dispatch would.
+  f = lambda fn: jax.jit(lambda x, w: fn(x, w, stride, padding))
   a, b = f(direct)(x, w), f(phase)(x, w)
   assert a.shape == b.shape
   np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
   # Gradients w.r.t. input and kernel through a loss that weighs every output differently.
   weights = jnp.asarray(np.random.RandomState(1).randn(*a.shape), jnp.float32)
-  grad = lambda fn: jax.grad(lambda x, w: jnp.sum(f(fn)(x, w) * weights), argnums=(0, 1))(x, w)
+  loss = lambda fn: lambda x, w: jnp.sum(fn(x, w, stride, padding) * weights)
+  grad = lambda fn: jax.jit(jax.grad(loss(fn), argnums=(0, 1)))(x, w)
   for ga, gb in zip(grad(direct), grad(phase), strict=True):
     np.testing.assert_allclose(ga, gb, atol=1e-4, rtol=1e-5)
 
