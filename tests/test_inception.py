@@ -214,6 +214,8 @@ def test_reader_names_a_file_that_is_missing_or_not_from_torch(tmp_path):
     torch_file.load(tmp_path / "evil.pkl")
 
 
+# 8 images give a singular covariance: FID retries with an offset, as pytorch-fid does.
+@pytest.mark.filterwarnings("ignore::scipy.linalg.LinAlgWarning")
 def test_eval_scores_fid_and_kid_during_training(weights, tmp_path, tfds_data_dir):
   """pix2pix :tiny with eval_every: FID/KID of the outputs and of the inputs (identity) against the
   targets, from the weights file; nothing about them listed as skipped."""
