@@ -544,3 +544,10 @@ def test_datasets_declare_which_splits_are_aligned():
   assert sources.aligned_splits(data(name="toon/unpaired", folder="/some/folder")) == ()
   assert sources.aligned_splits(data(name="cycle_gan/horse2zebra")) == ()
   assert sources.aligned_splits(data(name="shapes")) == ()
+
+
+def test_a_layout_without_a_folder_form_is_refused_for_a_folder(tmp_path):
+  """The labelled layout has no local-folder form (yet): one DataError naming the folder."""
+  Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "a.png")
+  with pytest.raises(DataError, match=f"data.folder {tmp_path}: this family needs labelled data"):
+    folders.plan_folder(tmp_path, "labelled")
