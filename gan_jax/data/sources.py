@@ -229,7 +229,7 @@ def _check_catalogue_layout(name: str, builder, layout: str, label_key: str = "l
       raise DataError(
         f"data.name {name!r} has no 'image' feature with an integer class feature "
         f"{label_key!r} (config.data.label_key), which this family's labelled layout needs; "
-        f"features: {', '.join(sorted(builder.info.features.keys()))}"
+        f"features: {', '.join(sorted(features.keys()))}"
       )
     return
   found = catalogue_layout(builder.info)
