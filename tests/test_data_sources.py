@@ -551,3 +551,12 @@ def test_a_layout_without_a_folder_form_is_refused_for_a_folder(tmp_path):
   Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "a.png")
   with pytest.raises(DataError, match=f"data.folder {tmp_path}: this family needs labelled data"):
     folders.plan_folder(tmp_path, "labelled")
+
+
+def test_catalogue_dataset_serves_the_labelled_layout_by_its_class_feature(tfds_data_dir):
+  config = data_config(tfds_data_dir, "gan_jax_test_catalogue")
+  splits = sources.open_dataset(config, "labelled")  # label_key 'label', a ClassLabel
+  assert sorted(int(ex["label"]) for ex in all_examples(splits["train"])) == [0, 0, 0, 1, 1, 1]
+  config.label_key = "colour"
+  with pytest.raises(DataError, match="no 'image' feature with an integer class feature 'colour'"):
+    sources.open_dataset(config, "labelled")
