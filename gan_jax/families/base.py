@@ -24,6 +24,8 @@ and, by what it is:
   frozen(config) -> pytree                nets that never train (a feature net, loaded from a file
                                           or built deterministically): passed to every step as a
                                           replicated, non-donated argument, never checkpointed
+  advice(config) -> [str]                 warnings about a valid config that trains poorly, logged
+                                          once when training starts (not in the other modes)
 
 The loop owns `state.step`: a step reads it (the iterations done before this one, the same for
 every named step of an iteration) and what it writes there is replaced by step + 1.
@@ -66,6 +68,7 @@ class Family:
   directions: Callable[[Any], tuple[str, ...]] = lambda config: ()
   samples_from_data: bool = False
   frozen: Callable[[Any], Any] | None = None
+  advice: Callable[[Any], list[str]] = lambda config: []
 
   @property
   def translates(self) -> bool:
@@ -80,7 +83,7 @@ def check(family: Family) -> list[str]:
   if family.layout not in LAYOUTS:
     problems.append(f"layout {family.layout!r} is not one of {', '.join(LAYOUTS)}")
   required = ("validate_config", "create_state", "steps", "schedule", "sample_inputs")
-  for name in (*required, "sample_images", "directions"):
+  for name in (*required, "sample_images", "directions", "advice"):
     if not callable(getattr(family, name)):
       problems.append(f"{name} is not callable")
   if (family.generate is None) == (family.translate is None):

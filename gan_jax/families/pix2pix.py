@@ -11,7 +11,6 @@ One step = one D update, then one G update against the updated D, from one G for
 import flax
 import jax
 import jax.numpy as jnp
-from absl import logging
 
 from gan_jax import losses
 from gan_jax.config import check_choice
@@ -62,19 +61,24 @@ def validate_config(config) -> None:
   check_choice(config, "model.conv_formulation", layers.FORMULATIONS)
   check_choice(config, "model.dtype", common.DTYPES)
   check_choice(config, "data.direction", DIRECTIONS)
-  if model.g_norm == "batch" and config.batch_size > 1 and not model.eval_mode:
-    logging.warning(
-      "config.batch_size=%d trains batch norm on batches, but config.model.eval_mode=False tests "
-      "each image on its own statistics, as the reference does after training at batch 1 (toon, "
-      "batch 16: -1.75 dB against +5.02 dB with eval_mode); consider --config.model.eval_mode=true",
-      config.batch_size,
-    )
   losses.get_adversarial_loss(config.loss.adversarial)
   if config.loss.adversarial == "wgan-gp":
     raise ConfigError(
       "config.loss.adversarial='wgan-gp' is not offered for pix2pix; choices: "
       "non_saturating (the reference's vanilla), lsgan, hinge, minimax"
     )
+
+
+def advice(config) -> list[str]:
+  model = config.model
+  if model.g_norm == "batch" and config.batch_size > 1 and not model.eval_mode:
+    return [
+      f"config.batch_size={config.batch_size} trains batch norm on batches, but "
+      "config.model.eval_mode=False tests each image on its own statistics, as the reference "
+      "does after training at batch 1 (toon, batch 16: -1.75 dB against +5.02 dB with "
+      "eval_mode); consider --config.model.eval_mode=true"
+    ]
+  return []
 
 
 def _nets(config):
@@ -185,6 +189,7 @@ FAMILY = base.Family(
   name="pix2pix",
   layout="paired",
   validate_config=validate_config,
+  advice=advice,
   create_state=create_state,
   steps=base.one_step(train_step),
   translate=translate,
