@@ -39,11 +39,11 @@ def setup(cache_dir: str | None = None) -> None:
   """Sets XLA flags and the compilation cache; call before the first JAX computation."""
   if os.environ.get("JAX_PLATFORMS", "cpu") == "cpu" and not _has_accelerator_plugin():
     os.environ["XLA_FLAGS"] = cpu_xla_flags(os.environ.get("XLA_FLAGS", ""))
-  logging.info("XLA_FLAGS=%s", os.environ.get("XLA_FLAGS", ""))
+  logging.debug("XLA_FLAGS=%s", os.environ.get("XLA_FLAGS", ""))
 
   import jax  # noqa: PLC0415 - after XLA_FLAGS is final
 
   if not jax.config.jax_compilation_cache_dir:  # JAX_COMPILATION_CACHE_DIR wins
     path = pathlib.Path(cache_dir) if cache_dir else DEFAULT_CACHE_DIR
     jax.config.update("jax_compilation_cache_dir", str(path))
-  logging.info("persistent compilation cache: %s", jax.config.jax_compilation_cache_dir)
+  logging.debug("persistent compilation cache: %s", jax.config.jax_compilation_cache_dir)

@@ -8,6 +8,7 @@ bad preset or an unknown key; here every such mistake is one `ConfigError` namin
 
 import ast
 import importlib.util
+import json
 import pathlib
 
 import ml_collections
@@ -29,6 +30,26 @@ REQUIRED_KEYS = (
   "data.data_dir",
 )
 ALIGNED_TEST = ("auto", "yes", "no")  # config.eval.aligned_test
+# What a resumed run may change: how long it runs, how often it logs, samples, saves and scores,
+# and where and how fast it reads its data. Any other change (batch size, model, optimizer, data,
+# seed) would make the run's record untrue, so resuming with one needs --allow_config_change.
+# A name ending in "." is a whole section.
+RESUMABLE_KEYS = (
+  "total_steps",
+  "log_every",
+  "progress_secs",
+  "sample_every",
+  "checkpoint_every",
+  "eval_every",
+  "ckpt.",
+  "eval.",
+  "sample.",
+  "data.data_dir",
+  "data.read_threads",
+  "data.prefetch",
+  "data.eval_split",
+  "data.eval_size",
+)
 _POSITIVE_INTS = ("total_steps", "batch_size", "image_size", "log_every", "checkpoint_every")
 
 
@@ -52,6 +73,84 @@ def load_config(spec: str, overrides: list[str] = ()) -> ml_collections.ConfigDi
   for override in overrides:
     apply_override(config, override)
   return config
+
+
+def load_run_config(workdir, spec: str, overrides: list[str] = ()):
+  """The config of the run in `workdir` (its config.json) with `overrides` applied, for the modes
+  that use a trained run (sample, translate, eval).
+
+  Returns:
+    (config, notes): notes are lines for the log: each override's change, and how the config file
+    `spec` (when given) differs from the run's, which it does not replace.
+  """
+  saved = pathlib.Path(workdir) / "config.json"
+  if not saved.is_file():
+    if not spec:
+      raise ConfigError(f"no {saved}: give --config=FILE[:preset], or train in {workdir} first")
+    return load_config(spec, overrides), [f"no {saved}: using --config={spec}"]
+  try:
+    config = config_from_json(saved.read_text())
+  except ValueError as e:
+    raise ConfigError(f"{saved} is not a config gan_jax wrote ({e})") from None
+  before = json_dict(config)
+  for override in overrides:
+    apply_override(config, override)
+  notes = [f"using the run's own config, {saved}"]
+  notes += [f"override {d}" for d in differences(before, json_dict(config))]
+  if spec:
+    given = differences(json_dict(config), json_dict(load_config(spec, overrides)))
+    if given:
+      notes.append(
+        f"--config={spec} differs from the run's config in {'; '.join(given[:8])}; the run's "
+        "config is used (change a key with --config.<key>=<value>)"
+      )
+  return config, notes
+
+
+def config_from_json(text: str) -> ml_collections.ConfigDict:
+  """A ConfigDict from a config.json that train wrote; keys gan_jax added since are filled in
+  with their defaults, and JSON lists become the tuples they were."""
+
+  def tuples(value):
+    if isinstance(value, dict):
+      return {k: tuples(v) for k, v in value.items()}
+    if isinstance(value, list):
+      return tuple(tuples(v) for v in value)
+    return value
+
+  values = json.loads(text)
+  if not isinstance(values, dict) or "family" not in values:
+    raise ValueError("no family key")
+  config = base_config()
+  config.update(ml_collections.ConfigDict(tuples(values)))
+  return config
+
+
+def json_dict(config) -> dict:
+  """The config as config.json holds it."""
+  return json.loads(config.to_json_best_effort())
+
+
+def differences(saved: dict, now: dict, prefix: str = "") -> list[str]:
+  """`key: saved -> now` for each leaf where two configs (as json_dict gives them) differ."""
+  diffs = []
+  for key in sorted(set(saved) | set(now)):
+    a, b = saved.get(key, "(absent)"), now.get(key, "(absent)")
+    if isinstance(a, dict) and isinstance(b, dict):
+      diffs += differences(a, b, f"{prefix}{key}.")
+    elif a != b:
+      diffs.append(f"{prefix}{key}: {a} -> {b}")
+  return diffs
+
+
+def resume_refusals(saved: dict, now: dict) -> list[str]:
+  """The differences between a run's saved config and the config resuming it that RESUMABLE_KEYS
+  does not allow."""
+  allowed = lambda diff: any(  # noqa: E731
+    diff.startswith(key) if key.endswith(".") else diff.startswith(key + ":")
+    for key in RESUMABLE_KEYS
+  )
+  return [d for d in differences(saved, now) if not allowed(d)]
 
 
 def import_config_file(file: pathlib.Path):
@@ -153,6 +252,9 @@ def validate_common(config: ml_collections.ConfigDict) -> None:
     value = config[key]
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
       raise ConfigError(f"config.{key} must be a positive integer, got {value!r}")
+  progress = config.get("progress_secs", 0)
+  if not isinstance(progress, (int, float)) or isinstance(progress, bool) or progress < 0:
+    raise ConfigError(f"config.progress_secs must be >= 0 (0 = only log_every), got {progress!r}")
   for key in ("sample_every", "eval_every"):
     value = config.get(key, 0)
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -188,6 +290,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.batch_size = 1  # global batch, split over all devices of all processes
   c.image_size = 64  # training resolution (square)
   c.log_every = 100  # console + TensorBoard scalars
+  c.progress_secs = 10.0  # also a console line at least this often (seconds; 0 = only log_every)
   c.sample_every = 1000  # PNG + TensorBoard sample grid; 0 = never
   c.checkpoint_every = 1000  # async Orbax checkpoint; one is always written at the end
   c.eval_every = 0  # run --mode=eval's scoring on the training state every N steps; 0 = never

@@ -9,6 +9,7 @@ Multi-process: `--multihost` on Cloud TPU pods, Slurm or Open MPI (JAX finds its
 `--coordinator_address` with `--num_processes` and `--process_id` elsewhere (see launch/).
 """
 
+import pathlib
 import sys
 
 from absl import app, flags, logging
@@ -18,10 +19,22 @@ from gan_jax import config as config_lib
 from gan_jax.errors import NonFiniteLossError, UserError
 
 MODES = ("train", "sample", "translate", "eval")
+CONFIGS = pathlib.Path(__file__).resolve().parent.parent / "configs"
 
-flags.DEFINE_string("config", None, "Config file, optionally with a preset: configs/dcgan.py:tiny.")
+flags.DEFINE_string(
+  "config",
+  None,
+  "Config file, optionally with a preset: configs/dcgan.py:tiny. Train needs it; the other modes "
+  "read the run's own DIR/config.json.",
+)
 flags.DEFINE_string("workdir", None, "Folder for checkpoints, samples, logs and config.json.")
 flags.DEFINE_enum("mode", "train", MODES, "What to do with the config and workdir.")
+flags.DEFINE_bool(
+  "allow_config_change",
+  False,
+  "Resume a run with a config that differs from its config.json in more than run length, "
+  "logging, saving and scoring keys (the change is recorded in config_history.jsonl).",
+)
 flags.DEFINE_string("input", "", "--mode=translate: an image or a folder of images.")
 flags.DEFINE_string("output", "", "--mode=translate: the output image or folder (never the input).")
 flags.DEFINE_string("direction", "", "--mode=translate: AtoB or BtoA (default: the trained one).")
@@ -37,16 +50,30 @@ flags.DEFINE_string(
 )
 flags.DEFINE_integer("num_processes", 0, "Processes in the run, with --coordinator_address.")
 flags.DEFINE_integer("process_id", -1, "This process's index, with --coordinator_address.")
-flags.mark_flags_as_required(["config", "workdir"])
 FLAGS = flags.FLAGS
+HELP_FLAGS = ("-h", "--help", "-help", "--helpshort", "--helpfull", "-?")
+
+
+def _load(overrides):
+  """The config of this command: the --config file for train; the run's own config.json (with
+  the overrides) for the other modes. Returns (config, lines for the log)."""
+  if not FLAGS.workdir:
+    raise UserError("--workdir is required: the run's folder (see --help)")
+  if FLAGS.mode == "train":
+    if not FLAGS.config:
+      raise UserError("--config is required to train, e.g. --config=configs/dcgan.py:cpu")
+    return config_lib.load_config(FLAGS.config, overrides), []
+  return config_lib.load_run_config(FLAGS.workdir, FLAGS.config, overrides)
 
 
 def main(argv, overrides=()):
   if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    _fail(UserError(f"unexpected arguments: {' '.join(argv[1:])} (see --help)"), exit_code=2)
   try:
-    config = config_lib.load_config(FLAGS.config, overrides)
+    config, notes = _load(overrides)
     logs.setup()
+    for note in notes:
+      logging.info("%s", note)
     backend.setup()
     from gan_jax import parallel  # noqa: PLC0415 - imports JAX
 
@@ -57,7 +84,7 @@ def main(argv, overrides=()):
     if FLAGS.mode == "train":
       from gan_jax import train  # noqa: PLC0415
 
-      train.train_and_evaluate(config, FLAGS.workdir)
+      train.train_and_evaluate(config, FLAGS.workdir, FLAGS.allow_config_change)
     elif FLAGS.mode == "sample":
       from gan_jax import sample  # noqa: PLC0415
 
@@ -74,17 +101,62 @@ def main(argv, overrides=()):
     _fail(e, exit_code=2)
   except NonFiniteLossError as e:
     _fail(e, exit_code=1)
+  except KeyboardInterrupt:
+    _fail("interrupted: nothing was saved after the newest checkpoint", exit_code=130)
 
 
-def _fail(error: Exception, exit_code: int):
+def _fail(error, exit_code: int):
   """One line on stderr, no traceback: the message names the bad thing."""
-  logging.error("%s", error)
-  print(f"error: {error}", file=sys.stderr)
+  sys.stderr.flush()
+  print(f"error: {error}", file=sys.stderr, flush=True)
   sys.exit(exit_code)
+
+
+def help_text() -> str:
+  """--help: the families and their presets, the modes with an example each, then the flags."""
+  rows = []
+  for file in sorted(CONFIGS.glob("*.py")):
+    try:
+      presets = ", ".join(getattr(config_lib.import_config_file(file), "PRESETS", ("default",)))
+    except UserError as e:
+      presets = f"(cannot load: {e})"
+    rows.append(f"  configs/{file.name:<14} presets: {presets}")
+  run = "python -m gan_jax.main"
+  return "\n".join(
+    [
+      f"usage: {run} --config=configs/<family>.py[:preset] --workdir=DIR "
+      "[--mode=train|sample|translate|eval] [--config.<key>=<value> ...]",
+      "",
+      "Families (one config file each; the preset follows a colon, 'default' when none):",
+      *rows,
+      "",
+      "Modes:",
+      f"  train      {run} --config=configs/dcgan.py:cpu --workdir=runs/dcgan",
+      "             (again with the same command to resume)",
+      f"  sample     {run} --workdir=runs/dcgan --mode=sample",
+      f"  translate  {run} --workdir=runs/p2p --mode=translate --input=photo.jpg "
+      "--output=out.png [--direction=BtoA]",
+      f"  eval       {run} --workdir=runs/dcgan --mode=eval [--config.eval.inception_weights=FILE]",
+      "The modes other than train read the run's own DIR/config.json; --config.<key>=<value> "
+      "changes one key.",
+      "",
+      "Flags:",
+      # absl heads them with the module's name, a line of its own
+      *(line for line in FLAGS.module_help(sys.modules[__name__]).splitlines() if line[:1] == " "),
+    ]
+  )
 
 
 def run():
   argv, overrides = config_lib.split_overrides(sys.argv)
+  if any(arg in HELP_FLAGS for arg in argv[1:]):
+    print(help_text())
+    sys.exit(0)
+  try:
+    FLAGS(argv)  # a bad flag is one line here, not absl's two
+  except flags.Error as e:
+    print(f"error: {e} (see --help)", file=sys.stderr)
+    sys.exit(2)
   app.run(lambda a: main(a, overrides), argv=argv)
 
 

@@ -131,19 +131,6 @@ class RunSetup:
     return jax.make_array_from_callback((), self.replicated, lambda index: value)
 
 
-def config_differences(saved: dict, config, prefix: str = "") -> list[str]:
-  """`key: saved -> now` for each leaf where `config` differs from the saved config.json."""
-  now = config if isinstance(config, dict) else json.loads(config.to_json_best_effort())
-  diffs = []
-  for key in sorted(set(saved) | set(now)):
-    a, b = saved.get(key, "(absent)"), now.get(key, "(absent)")
-    if isinstance(a, dict) and isinstance(b, dict):
-      diffs += config_differences(a, b, f"{prefix}{key}.")
-    elif a != b:
-      diffs.append(f"{prefix}{key}: {a} -> {b}")
-  return diffs
-
-
 def restore(ckpt, setup, config, workdir: pathlib.Path, data_iter=None):
   """The newest readable checkpoint; a refusal says how this config differs from the saved one."""
   saved = workdir / "config.json"
@@ -161,7 +148,9 @@ def restore(ckpt, setup, config, workdir: pathlib.Path, data_iter=None):
     return ckpt.restore_latest(setup.abstract_state, data_iter)
   except UserError as e:
     ckpt.close()
-    diffs = config_differences(saved_config, config) if saved_config is not None else []
+    diffs = []
+    if saved_config is not None:
+      diffs = config_lib.differences(saved_config, config_lib.json_dict(config))
     if diffs:
       raise UserError(f"{e}; this config differs from {saved} in {'; '.join(diffs[:8])}") from None
     raise
