@@ -7,6 +7,7 @@ mid-write, a damaged disk) falls back to the previous one with a warning; Orbax 
 `*.orbax-checkpoint-tmp-*` folders that an interrupted save leaves behind.
 """
 
+import os
 import pathlib
 import signal
 import threading
@@ -159,29 +160,39 @@ def _first_line(e: Exception) -> str:
 
 
 class PreemptionWatch:
-  """Tells the loop when to save and stop: SIGTERM (preemption), or Ctrl-C on a single process.
+  """Tells the loop when to save and stop: SIGTERM (preemption) or Ctrl-C.
 
-  With several processes, JAX's preemption service (started by `jax.distributed.initialize`) sees
-  the signal and picks a step every process reaches together; alone, a signal handler sets a flag.
-  A second Ctrl-C stops at once.
+  Alone, a signal handler sets a flag and the loop stops after the step in flight. With several
+  processes, JAX's preemption service (started by `jax.distributed.initialize`) sees SIGTERM and
+  picks a step that every process reaches together; Ctrl-C on any process is passed to it as
+  SIGTERM. A second Ctrl-C stops at once without saving, saying what the loop was waiting for
+  (`waiting_for`, which the loop keeps up to date).
   """
 
   def __init__(self):
     self._event = threading.Event()
     self._multi = jax.process_count() > 1
     self._previous = {}
-    if not self._multi and threading.current_thread() is threading.main_thread():
-      for sig in (signal.SIGTERM, signal.SIGINT):
+    self.waiting_for = "the step in flight"
+    if threading.current_thread() is threading.main_thread():
+      signals = (signal.SIGINT,) if self._multi else (signal.SIGTERM, signal.SIGINT)
+      for sig in signals:
         self._previous[sig] = signal.signal(sig, self._handle)
 
   def _handle(self, signum, frame):
     if signum == signal.SIGINT and self._event.is_set():
+      logging.warning("second Ctrl-C: stopping now, without waiting for %s", self.waiting_for)
       raise KeyboardInterrupt
-    logging.warning(
-      "received %s: saving a checkpoint at the current step, then stopping",
-      signal.Signals(signum).name,
-    )
     self._event.set()
+    where = "a step every process reaches" if self._multi else self.waiting_for
+    logging.warning(
+      "received %s: stopping after %s, then saving a checkpoint%s",
+      signal.Signals(signum).name,
+      where,
+      "; Ctrl-C again stops at once without saving" if signum == signal.SIGINT else "",
+    )
+    if self._multi:  # JAX's preemption service listens for SIGTERM and tells every process
+      os.kill(os.getpid(), signal.SIGTERM)
 
   def reached(self, step: int) -> bool:
     if self._multi:

@@ -7,7 +7,9 @@ TensorFlow stays off the install and the training path.
 
 import json
 import pathlib
+import time
 
+import jax
 import numpy as np
 from absl import logging
 
@@ -38,25 +40,77 @@ def format_duration(seconds: float) -> str:
 class ConsoleWriter(MetricWriter):
   """One progress line per write: losses, then throughput and ETA when present."""
 
-  THROUGHPUT = ("steps_per_sec", "images_per_sec", "eta_sec")
-
   def __init__(self, total_steps: int):
     self.total_steps = total_steps
 
   def write_scalars(self, step, scalars):
-    # Losses first, then the rest (logits, penalties), each group alphabetical.
-    keys = sorted(
-      (k for k in scalars if k not in self.THROUGHPUT), key=lambda k: (not k.endswith("_loss"), k)
-    )
-    losses = " ".join(f"{k} {scalars[k]:.4g}" for k in keys)
-    line = f"step {step}/{self.total_steps}"
-    if losses:
-      line += f" | {losses}"
-    if "steps_per_sec" in scalars:
-      line += f" | {scalars['steps_per_sec']:.3g} steps/s, {scalars['images_per_sec']:.4g} img/s"
-    if "eta_sec" in scalars:
-      line += f" | ETA {format_duration(scalars['eta_sec'])}"
+    logging.info("%s", format_line(step, self.total_steps, scalars))
+
+
+def format_line(step: int, total_steps: int, scalars: dict[str, float]) -> str:
+  """`step N/T | losses, then the rest (each group alphabetical) | steps/s, img/s | ETA`."""
+  throughput = ("steps_per_sec", "images_per_sec", "eta_sec")
+  keys = sorted(
+    (k for k in scalars if k not in throughput), key=lambda k: (not k.endswith("_loss"), k)
+  )
+  losses = " ".join(f"{k} {scalars[k]:.4g}" for k in keys)
+  line = f"step {step}/{total_steps}"
+  if losses:
+    line += f" | {losses}"
+  if "steps_per_sec" in scalars:
+    line += f" | {scalars['steps_per_sec']:.3g} steps/s, {scalars['images_per_sec']:.4g} img/s"
+  if "eta_sec" in scalars:
+    line += f" | ETA {format_duration(scalars['eta_sec'])}"
+  return line
+
+
+class Progress:
+  """The console between log_every lines: a line when the first step is done, then at least every
+  `every_secs` seconds (0: never), with the latest step's losses, the rate since the last line,
+  the ETA and the newest sample grid's path. Only the lead process prints."""
+
+  def __init__(
+    self, total_steps: int, batch_size: int, step: int, every_secs: float, lead: bool, clock=None
+  ):
+    self.total_steps, self.batch_size, self.every_secs = total_steps, batch_size, every_secs
+    self.enabled = lead and every_secs > 0
+    self._clock = clock or time.perf_counter
+    self._first = step + 1
+    self._mark_step, self._mark_time = step, self._clock()
+    self._last_line, self._logged_step = self._mark_time, step
+    self.newest_sample = None
+
+  def sampled(self, step: int, path) -> None:
+    self.newest_sample = path
+    if self.enabled:
+      logging.info("step %d: sample grid %s", step, path)
+
+  def logged(self, step: int) -> None:
+    """A log_every line was just written: the next progress line is due every_secs after it."""
+    self._last_line, self._logged_step = self._clock(), step
+
+  def step_done(self, step: int, metrics) -> None:
+    """Iteration `step` is done on the device; prints a line when one is due."""
+    if not self.enabled:
+      return
+    now = self._clock()
+    due = step == self._first or now - self._last_line >= self.every_secs
+    if not due or step <= self._logged_step:
+      return
+    scalars = {k: float(v) for k, v in jax.device_get(metrics).items()}
+    elapsed = now - self._mark_time
+    if step > self._mark_step and elapsed > 0:
+      rate = (step - self._mark_step) / elapsed
+      scalars.update(
+        steps_per_sec=rate,
+        images_per_sec=rate * self.batch_size,
+        eta_sec=(self.total_steps - step) / rate,
+      )
+    line = format_line(step, self.total_steps, scalars)
+    if self.newest_sample:
+      line += f" | samples {self.newest_sample}"
     logging.info("%s", line)
+    self._mark_step, self._mark_time, self._last_line = step, now, now
 
 
 class TensorBoardWriter(MetricWriter):
