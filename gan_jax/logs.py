@@ -13,6 +13,9 @@ class _LibraryFilter(std_logging.Filter):
   def filter(self, record: std_logging.LogRecord) -> bool:
     if "OpenCV is not installed" in str(record.msg):  # TFDS: PIL decodes our images just as well
       return False
+    # TFDS, about a folder dataset's config and a dataset it is about to build
+    if str(record.msg).startswith(("Variant folder", "Using custom data configuration")):
+      return False
     if record.levelno >= std_logging.WARNING:
       return True
     return not any(part in record.pathname for part in _QUIET_PACKAGES)

@@ -18,7 +18,7 @@ import time
 import grain
 import jax
 import numpy as np
-from absl import flags
+from absl import flags, logging
 from jax.experimental import multihost_utils
 from PIL import Image
 
@@ -85,12 +85,42 @@ def read_options(data, workers: int = 0) -> grain.ReadOptions:
   return grain.ReadOptions(num_threads=threads, prefetch_buffer_size=max(data.prefetch, threads))
 
 
-def _split(splits: dict, name: str, what: str):
+def _split(splits: dict, name: str, what: str, layout=None, key: str = ""):
   if name not in splits:
-    raise DataError(f"{what} is not a split of this dataset; splits: {', '.join(sorted(splits))}")
+    hint = ""
+    usable = [s for s in ("train", "test", "validation") if layout and _has(splits, layout, s)]
+    if key and usable:
+      hint = f"; use --config.data.{key}={usable[0]}"
+    raise DataError(
+      f"{what} is not a split of this dataset; splits: {', '.join(sorted(splits))}{hint}"
+    )
   if len(splits[name]) == 0:
     raise DataError(f"split {name!r} of this dataset is empty")
   return splits[name]
+
+
+def _has(splits: dict, layout, split: str) -> bool:
+  """Whether `splits` holds every dataset split that `split` stands for in `layout`."""
+  return all(name in splits for name in layout.split_names(split))
+
+
+def _report_sizes(layout, splits, split: str, batch_size: int, process_count: int) -> None:
+  """Logs how many examples the training split holds; warns when a batch repeats examples."""
+  sizes = {name: len(splits[name]) for name in layout.split_names(split)}
+  if jax.process_index() == 0:
+    logging.info(
+      "training data: %s examples", ", ".join(f"{name} {n}" for name, n in sizes.items())
+    )
+  for name, n in sizes.items():
+    per_process = -(-n // process_count)
+    if per_process < batch_size:
+      logging.warning(
+        "split %r holds %d examples%s, fewer than a batch (%d): every batch repeats examples",
+        name,
+        n,
+        f" ({per_process} per process)" if process_count > 1 else "",
+        batch_size,
+      )
 
 
 def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -155,7 +185,7 @@ def _examples(config, layout, splits, process_index, process_count, train: bool,
     domains = []
     for i, name in enumerate(layout.split_names(split)):
       what = f"split {name!r} ({layout.name} data{origin})"
-      ds = _shard(_split(splits, name, what), process_index, process_count)
+      ds = _shard(_split(splits, name, what, layout, key), process_index, process_count)
       if train:  # each domain shuffled on its own; a shorter one simply wraps around sooner
         ds = ds.shuffle(seed=seed + i).repeat(None)
       domains.append(ds.map(lambda ex: ex["image"]))
@@ -166,7 +196,7 @@ def _examples(config, layout, splits, process_index, process_count, train: bool,
     return grain.experimental.ZipMapDataset(domains).map(
       lambda xs: dict(zip(images, xs, strict=True))
     )
-  source = _split(splits, split, f"config.data.{key}={split!r}")
+  source = _split(splits, split, f"config.data.{key}={split!r}", layout, key)
   if layout.labels and data.label_key not in source[0]:
     raise DataError(
       f"config.data.label_key={data.label_key!r} is not a feature of this dataset, which the "
@@ -240,6 +270,8 @@ def batches_from_splits(
 ):
   """make_dataset's batches from opened splits (split name -> random-access source)."""
   ds = _examples(config, layout, splits, process_index, process_count, train, split)
+  if train:
+    _report_sizes(layout, splits, split or config.data.train_split, batch_size, process_count)
   data = config.data
   augment = Augment(config.image_size, data.load_size, data.crop, data.flip, train, data.eval_size)
   keys = layout.images
