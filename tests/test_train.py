@@ -145,10 +145,14 @@ def test_damaged_newest_checkpoint_falls_back_to_previous(tiny_run, tmp_path, tf
 
 
 @pytest.mark.parametrize(
-  "override,messages",
+  "overrides,messages",
   [
-    (
-      "--config.model.g_features=16",
+    (  # a valid change, but not one a resumed run may make unasked
+      ["--config.batch_size=4"],
+      ("holds a run made with another config: batch_size: 8 -> 4", "--allow_config_change"),
+    ),
+    (  # asked, but the checkpoint cannot hold this config's state
+      ["--config.model.g_features=16", "--allow_config_change"],
       (
         "checkpoints/4 holds a different train state",
         "g.batch_stats.BatchNorm_0.mean: saved (32,) float32, config needs (64,)",
@@ -157,19 +161,20 @@ def test_damaged_newest_checkpoint_falls_back_to_previous(tiny_run, tmp_path, tf
       ),
     ),
     (  # grain saves the data position per worker process
-      "--config.data.workers=2",
+      ["--config.data.workers=2", "--allow_config_change"],
       ("config.data.workers=2, but the checkpoints in", "resume with --config.data.workers=0"),
     ),
   ],
 )
 def test_a_resume_this_config_cannot_make_is_refused_and_kept(
-  override, messages, tiny_run, tmp_path, tfds_data_dir
+  overrides, messages, tiny_run, tmp_path, tfds_data_dir
 ):
   workdir = _copy(tiny_run[0], tmp_path)
   before = sorted(p.name for p in (workdir / "checkpoints").iterdir())
   config_before = (workdir / "config.json").read_text()
+  history_before = (workdir / "config_history.jsonl").read_text()
   result = run_cli(
-    [TINY, f"--workdir={workdir}", override, "--config.total_steps=8"], tfds_data_dir, check=False
+    [TINY, f"--workdir={workdir}", *overrides, "--config.total_steps=8"], tfds_data_dir, check=False
   )
   assert result.returncode == 2
   last = result.stderr.splitlines()[-1]
@@ -178,12 +183,19 @@ def test_a_resume_this_config_cannot_make_is_refused_and_kept(
   assert "Traceback" not in result.stderr
   assert sorted(p.name for p in (workdir / "checkpoints").iterdir()) == before
   assert (workdir / "config.json").read_text() == config_before
+  assert (workdir / "config_history.jsonl").read_text() == history_before
 
 
 def test_non_finite_loss_stops_without_saving(tiny_run, tmp_path, tfds_data_dir):
   workdir = _copy(tiny_run[0], tmp_path)
   result = run_cli(
-    [TINY, f"--workdir={workdir}", "--config.total_steps=8", "--config.optim.d_lr=nan"],
+    [
+      TINY,
+      f"--workdir={workdir}",
+      "--config.total_steps=8",
+      "--config.optim.d_lr=nan",
+      "--allow_config_change",
+    ],
     tfds_data_dir,
     check=False,
   )
@@ -210,9 +222,9 @@ def test_bad_input_is_one_line_before_anything_is_written(args, message, tmp_pat
   workdir = tmp_path / "run"
   result = run_cli([*args, f"--workdir={workdir}"], tfds_data_dir, check=False)
   assert result.returncode == 2
-  assert "Traceback" not in result.stderr
-  last = result.stderr.strip().splitlines()[-1]
-  assert last.startswith("error: ") and message in last
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1, result.stderr  # no start-up lines before it, no second copy after it
+  assert lines[0].startswith("error: ") and message in lines[0]
   assert not workdir.exists()
 
 
