@@ -28,6 +28,10 @@ from gan_jax.data import pipeline
 from gan_jax.errors import NonFiniteLossError, UserError
 from gan_jax.families.common import NetState
 
+CPU_HINT = (
+  "this run takes hours on this CPU: the configs' :cpu presets are sized for one "
+  "(e.g. --config=configs/dcgan.py:cpu learns in minutes); a GPU or TPU runs the paper's settings"
+)
 # Iterations the host may have dispatched beyond the one it waits for (see the loop).
 MAX_IN_FLIGHT = 1
 
@@ -171,7 +175,12 @@ def _train(config, workdir: pathlib.Path, setup, data_iter, changes) -> dict[str
   sample_fn = jax.jit(functools.partial(family.sample_images, config))
   writer = writers_lib.create_default_writer(workdir, config.total_steps, lead)
   progress = writers_lib.Progress(
-    config.total_steps, config.batch_size, step, config.get("progress_secs", 10), lead
+    config.total_steps,
+    config.batch_size,
+    step,
+    config.get("progress_secs", 10),
+    lead,
+    slow_hint=CPU_HINT if jax.default_backend() == "cpu" else "",
   )
   scorer = None
   if config.eval_every:

@@ -70,9 +70,17 @@ class Progress:
   the ETA and the newest sample grid's path. Only the lead process prints."""
 
   def __init__(
-    self, total_steps: int, batch_size: int, step: int, every_secs: float, lead: bool, clock=None
+    self,
+    total_steps: int,
+    batch_size: int,
+    step: int,
+    every_secs: float,
+    lead: bool,
+    clock=None,
+    slow_hint: str = "",
   ):
     self.total_steps, self.batch_size, self.every_secs = total_steps, batch_size, every_secs
+    self.slow_hint = slow_hint  # said once, when the first line's ETA is over an hour
     self.enabled = lead and every_secs > 0
     self._clock = clock or time.perf_counter
     self._first = step + 1
@@ -110,6 +118,8 @@ class Progress:
     if self.newest_sample:
       line += f" | samples {self.newest_sample}"
     logging.info("%s", line)
+    if step == self._first and self.slow_hint and scalars.get("eta_sec", 0) > 3600:
+      logging.warning("%s", self.slow_hint)
     self._mark_step, self._mark_time, self._last_line = step, now, now
 
 

@@ -106,6 +106,18 @@ def test_progress_lines_come_with_the_first_step_then_every_few_seconds(caplog):
     r.getMessage() for r in caplog.records
   ]
   assert [line.split(" |")[0] for line in lines] == ["step 1/100", "step 7/100", "step 10/100"]
+  assert "presets are sized" not in caplog.text  # an ETA under an hour: no hint
+
+
+def test_a_run_of_hours_on_a_cpu_is_told_of_the_cpu_presets(caplog):
+  now = [0.0]
+  progress = writers.Progress(5000, 8, 0, 10, True, clock=lambda: now[0], slow_hint="use :cpu")
+  with caplog.at_level(logging.INFO):
+    now[0] = 1.0
+    progress.step_done(1, {"loss": np.float32(1)})  # ETA 4999 s
+    now[0] = 30.0
+    progress.step_done(2, {"loss": np.float32(1)})
+  assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == ["use :cpu"]
 
 
 def test_training_prints_progress_between_logged_steps(tmp_path, tfds_data_dir, caplog):
