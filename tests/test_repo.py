@@ -19,9 +19,13 @@ def test_ci_runs_the_readme_test_command_verbatim():
 
 def test_readme_main_command_uses_a_shipped_config():
   main = _readme_commands()[0]
-  config = re.search(r"--config=(\S+?)(:\S+)?\s", main + " ").group(1)
+  config, preset = re.search(r"--config=(\S+?)(?::(\S+))?\s", main + " ").groups()
   assert (ROOT / config).is_file()
   assert "gan_jax.main" in main and "requirements.txt" in main
+  # The first command is the CPU preset: a laptop shows a learning model in minutes.
+  from gan_jax import config as config_lib  # noqa: PLC0415
+
+  assert preset == "cpu" and preset in config_lib.import_config_file(ROOT / config).PRESETS
 
 
 MODES = ("train", "sample", "translate", "evaluate")  # one module per --mode
