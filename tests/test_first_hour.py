@@ -250,14 +250,15 @@ def test_ctrl_c_on_one_of_two_processes_stops_both_at_one_step(tmp_path, tfds_da
   assert seconds < 60
 
 
-def test_eval_without_flags_scores_the_runs_own_data(tmp_path, tfds_data_dir):
+def test_eval_without_flags_scores_the_runs_own_data(tmp_path, tfds_data_dir, caplog):
   """Trained on a folder of 5 images; --mode=eval with --workdir alone scores those 5 images, not
   the embedded dataset the config file names."""
   folder = _folder(tmp_path / "mine", 5)
   workdir = tmp_path / "run"
-  trained = run_cli([TINY, f"--workdir={workdir}", f"--config.data.folder={folder}"], tfds_data_dir)
-  assert "training data: train 5 examples" in trained.stderr
-  assert "fewer than a batch (8)" in trained.stderr
+  with caplog.at_level(logging.INFO):
+    train.train_and_evaluate(_tiny(tfds_data_dir, f"data.folder={folder}"), workdir)
+  assert "training data: train 5 examples" in caplog.text
+  assert "split 'train' holds 5 examples, fewer than a batch (8)" in caplog.text
   bare = run_cli([f"--workdir={workdir}", "--mode=eval"], tfds_data_dir, check=False)
   assert bare.returncode == 2
   assert "use --config.data.eval_split=train" in bare.stderr.splitlines()[-1]
@@ -268,11 +269,9 @@ def test_eval_without_flags_scores_the_runs_own_data(tmp_path, tfds_data_dir):
   assert scores["num_images"] == 5 and scores["swd_mean"] > 0
   assert "override data.eval_split: test -> train" in result.stderr
   # A config file given too is not used in its place: the log says how it differs.
-  again = run_cli(
-    [TINY, f"--workdir={workdir}", "--mode=eval", "--config.data.eval_split=train"], tfds_data_dir
-  )
-  assert f"data.folder: {folder} -> " in again.stderr and "the run's config is used" in again.stderr
-  assert json.loads((workdir / "eval_train" / "step_0000004.json").read_text())["num_images"] == 5
+  config, notes = config_lib.load_run_config(workdir, TINY.removeprefix("--config="), [])
+  assert config.data.folder == str(folder)
+  assert f"data.folder: {folder} -> " in notes[-1] and "the run's config is used" in notes[-1]
 
 
 def test_run_config_fills_keys_added_since_and_restores_tuples(tmp_path):
@@ -333,11 +332,12 @@ def test_a_missing_eval_split_suggests_one_that_exists(tmp_path, tfds_data_dir):
     pipeline.make_dataset(config, "unpaired", 1, train=False)
 
 
-def test_first_run_builds_its_data_quietly(tmp_path):
+def test_first_run_builds_its_data_quietly_and_tensorboard_reads_it(tmp_path):
   """A fresh data dir: the log says what is built; TFDS's download banner and its warnings about
-  the folder it is about to fill are not shown."""
-  data_dir = tmp_path / "tfds"
-  result = run_cli([TINY, f"--workdir={tmp_path / 'run'}"], str(data_dir))
+  the folder it is about to fill are not shown. Then `tensorboard --logdir DIR`, as the README
+  says: installed, and it finds the losses."""
+  data_dir, workdir = tmp_path / "tfds", tmp_path / "run"
+  result = run_cli([TINY, f"--workdir={workdir}"], str(data_dir))
   assert result.stdout == ""
   assert "building the dataset gan_jax_shapes/small in" in result.stderr
   assert re.search(r"built .*: train \d+, test \d+ examples", result.stderr)
@@ -345,18 +345,13 @@ def test_first_run_builds_its_data_quietly(tmp_path):
     assert noise not in result.stderr
   shutil.rmtree(data_dir)
 
-
-def test_tensorboard_reads_the_runs_events(tmp_path, tfds_data_dir):
-  """`tensorboard --logdir DIR`, as the README says: installed, and it finds the losses."""
-  train.train_and_evaluate(_tiny(tfds_data_dir), tmp_path / "run")
   tensorboard = pathlib.Path(sys.executable).parent / "tensorboard"  # installed beside python
   result = subprocess.run(
-    [str(tensorboard), "--inspect", f"--logdir={tmp_path / 'run'}", "--tag=d_loss"],
+    [str(tensorboard), "--inspect", f"--logdir={workdir}", "--tag=d_loss"],
     capture_output=True,
     text=True,
     timeout=120,
   )
   assert result.returncode == 0, result.stderr[-2000:]
-  assert re.search(
-    r"Event statistics for tag d_loss in .*\n\s*scalars\n(.*\n)*\s*num_steps\s+4\n", result.stdout
-  )
+  stats = r"Event statistics for tag d_loss in .*\n\s*scalars\n(.*\n)*\s*num_steps\s+4\n"
+  assert re.search(stats, result.stdout), result.stdout
