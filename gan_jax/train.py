@@ -199,11 +199,11 @@ def _train(config, workdir: pathlib.Path, setup, data_iter, changes) -> dict[str
       step += 1
       history.append(metrics)
       in_flight.append((step, metrics))
+      preemption.waiting_for = f"step {step} (in flight)"
       while len(in_flight) > MAX_IN_FLIGHT:
         done, done_metrics = in_flight.popleft()
         jax.block_until_ready(done_metrics)
         progress.step_done(done, done_metrics)
-      preemption.waiting_for = f"step {step} (in flight)"
       last = step == config.total_steps
       if step % config.log_every == 0 or last:
         scalars = _fetch_scalars(history)
