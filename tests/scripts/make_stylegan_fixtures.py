@@ -99,6 +99,7 @@ CASES = [
   _fir("filter2d_1331_padded", "filter2d", (2, 8, 9, 4), padding=(1, -1, 2, 0)),
   _fir("upsample2d_no_filter", "upsample2d", (2, 5, 6, 3), filter=None),
   _fir("downsample2d_121_down3", "downsample2d", (2, 12, 9, 3), {"f": [1, 2, 1]}, down=3, gain=2),
+  _fir("downsample2d_121_down2_odd", "downsample2d", (2, 7, 8, 3), {"f": [1, 2, 1]}),
   _fir("upfirdn2d_up2_pad_gain4", "upfirdn2d", (2, 8, 8, 4), up=2, padding=(2, 1, 2, 1), gain=4),
   _fir("upfirdn2d_down2_pad1", "upfirdn2d", (2, 8, 8, 4), down=2, padding=1),
   _fir(
@@ -111,6 +112,15 @@ CASES = [
     padding=(3, -2, 1, 4),
     flip_filter=True,
     gain=3,
+  ),
+  _fir(
+    "upfirdn2d_separable_anisotropic",
+    "upfirdn2d",
+    (2, 6, 7, 3),
+    {"f": [1, 2, 3, 4, 4, 3, 2, 1.5]},
+    up=(1, 2),
+    down=(2, 1),
+    padding=(2, -1, 0, 3),
   ),
   _fir(
     "upfirdn2d_2d_anisotropic",
@@ -165,10 +175,10 @@ CASES = [
     padding=1,
   ),
   _conv(
-    "conv_4x4_down2_121_asym_pad",
+    "conv_4x4_down2_124_asym_pad",
     (2, 9, 9, 3),
     (4, 4, 3, 4),
-    {"f": [1, 2, 1]},
+    {"f": [1, 2, 4]},
     down=2,
     padding=(1, 2, 0, 1),
     flip_filter=True,
