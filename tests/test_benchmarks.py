@@ -10,8 +10,9 @@ import pytest
 
 from benchmarks import cycle_objective, learn_translation
 from gan_jax import config as config_lib
-from gan_jax import train as train_lib
 from tests.conftest import ROOT
+
+pytest_plugins = ["tests.conftest_runs"]  # tiny_run: the session's finished :tiny runs
 
 
 def _run(args, data_dir):
@@ -75,11 +76,10 @@ def test_learn_translation_scores_the_test_and_train_splits(tfds_data_dir, tmp_p
   [("cyclegan", ("cycle_a", "cycle_b"), True, 32), ("dualgan", ("rec_a", "rec_b"), False, 64)],
 )
 def test_cycle_objective_scores_the_model_and_the_true_cartoons(
-  family, cycles, identity, crop, tfds_data_dir, tmp_path
+  family, cycles, identity, crop, tfds_data_dir, tiny_run
 ):
-  workdir = tmp_path / "run"
+  workdir = tiny_run(family)  # the session's finished :tiny run (tests/conftest_runs.py)
   spec = f"configs/{family}.py:tiny"
-  train_lib.train_and_evaluate(_config(spec, tfds_data_dir), str(workdir))
   lambda_a = _config(spec, tfds_data_dir).loss.lambda_a
   reweighting = [f"loss.lambda_a={2 * lambda_a}"]
   if identity:

@@ -18,16 +18,12 @@ from gan_jax.errors import ConfigError, UserError
 from gan_jax.families import cyclegan, dualgan, image_pool
 from gan_jax.nets import dualgan as dualgan_nets
 from gan_jax.nets.resnet import ResnetGenerator
+from tests._shared_runs import tiny_config
 from tests.conftest import ROOT
 
+pytest_plugins = ["tests.conftest_runs"]  # tiny_run: the session's finished :tiny runs
+
 CONFIGS = {"cyclegan": "configs/cyclegan.py:tiny", "dualgan": "configs/dualgan.py:tiny"}
-
-
-def _run_config(family, data_dir, *overrides):
-  """A family's :tiny as `--config=... --config.<overrides>` loads it, on the session's TFDS dir."""
-  return config_lib.load_config(
-    str(ROOT / CONFIGS[family]), [f"data.data_dir={data_dir}", *overrides]
-  )
 
 
 def reference_resnet_params(ngf, blocks, norm, in_c=3, out_c=3):
@@ -160,11 +156,27 @@ def _batch(size, seed=0):
   }
 
 
-def _first_step(module, family, size, overrides=()):
-  """(config, batch, initial state, state after one step, step metrics) of a family's :tiny."""
-  config = config_lib.load_config(str(ROOT / CONFIGS[family]), list(overrides))
-  batch = _batch(size)
-  state = jax.jit(functools.partial(module.create_state, config))(jax.random.key(0), batch)
+# The step tests' nets: :tiny with the fewest layers that keep every kind of them (CycleGAN: one
+# residual block, one strided PatchGAN layer, at 16 px; DualGAN: a U-Net of two levels, one skip).
+# What they test is the step's objective, which no depth changes, and their cost is compile time,
+# which grows with the layers.
+STEP_NETS = {
+  "cyclegan": ["image_size=16", "model.generator=resnet_1blocks", "model.d_layers=1"],
+  "dualgan": ["model.generator=unet_4"],
+}
+
+
+def _first_step(module, family, overrides=()):
+  """(config, batch, initial state, step, state after one step, step metrics) of a family's :tiny
+  with STEP_NETS."""
+  config = config_lib.load_config(str(ROOT / CONFIGS[family]), [*STEP_NETS[family], *overrides])
+  module.validate_config(config)
+  batch = _batch(config.image_size)
+  # Placed as a run places it, so that a state restored from a checkpoint (placed the same way)
+  # steps without a second compile.
+  shardings = jax.tree.map(lambda x: x.sharding, run.RunSetup(config).abstract_state)
+  create = jax.jit(functools.partial(module.create_state, config), out_shardings=shardings)
+  state = create(jax.random.key(0), batch)
   step = jax.jit(functools.partial(module.FAMILY.steps(config)["main"], config))
   return config, batch, state, step, *step(state, batch)
 
@@ -179,29 +191,35 @@ def test_cyclegan_step_losses_are_the_reference_objective():
   here (the reference's 10 for both would hide a swap): identity A->B is weighted by lambda_B."""
   lam_a, lam_b = 10.0, 7.0
   config, batch, state, _, new_state, m = _first_step(
-    cyclegan, "cyclegan", 32, [f"loss.lambda_a={lam_a}", f"loss.lambda_b={lam_b}"]
+    cyclegan, "cyclegan", [f"loss.lambda_a={lam_a}", f"loss.lambda_b={lam_b}"]
   )
-
   g, d = cyclegan._nets(config)
-  a, b = _floats(batch)
-  gen = lambda name, x: g.apply({"params": state.g.params[name]}, x)
-  dis = lambda name, x: d.apply({"params": state.d.params[name]}, x)
-  mse = lambda x, t: jnp.mean((x - t) ** 2)
-  l1 = lambda x, t: jnp.mean(jnp.abs(x - t))
-  fake_b, fake_a = gen("a2b", a), gen("b2a", b)
-  expected = {
-    "g_adv_a2b": mse(dis("b", fake_b), 1),
-    "g_adv_b2a": mse(dis("a", fake_a), 1),
-    "cycle_a": lam_a * l1(gen("b2a", fake_b), a),
-    "cycle_b": lam_b * l1(gen("a2b", fake_a), b),
-    "idt_a2b": lam_b * 0.5 * l1(gen("a2b", b), b),
-    "idt_b2a": lam_a * 0.5 * l1(gen("b2a", a), a),
-    "d_b": 0.5 * (mse(dis("b", b), 1) + mse(dis("b", fake_b), 0)),
-    "d_a": 0.5 * (mse(dis("a", a), 1) + mse(dis("a", fake_a), 0)),
-  }
+
+  @jax.jit  # one compile for the whole reference, not one per primitive
+  def reference(state, batch):
+    a, b = _floats(batch)
+    gen = lambda name, x: g.apply({"params": state.g.params[name]}, x)
+    dis = lambda name, x: d.apply({"params": state.d.params[name]}, x)
+    mse = lambda x, t: jnp.mean((x - t) ** 2)
+    l1 = lambda x, t: jnp.mean(jnp.abs(x - t))
+    fake_b, fake_a = gen("a2b", a), gen("b2a", b)
+    expected = {
+      "g_adv_a2b": mse(dis("b", fake_b), 1),
+      "g_adv_b2a": mse(dis("a", fake_a), 1),
+      "cycle_a": lam_a * l1(gen("b2a", fake_b), a),
+      "cycle_b": lam_b * l1(gen("a2b", fake_a), b),
+      "idt_a2b": lam_b * 0.5 * l1(gen("a2b", b), b),
+      "idt_b2a": lam_a * 0.5 * l1(gen("b2a", a), a),
+      "d_b": 0.5 * (mse(dis("b", b), 1) + mse(dis("b", fake_b), 0)),
+      "d_a": 0.5 * (mse(dis("a", a), 1) + mse(dis("a", fake_a), 0)),
+    }
+    return expected, fake_b
+
+  expected, fake_b = reference(state, batch)
   for key, value in expected.items():
     np.testing.assert_allclose(m[key], value, rtol=2e-5, err_msg=key)
-  np.testing.assert_allclose(m["g_loss"], sum(m[k] for k in list(expected)[:6]), rtol=1e-5)
+  g_terms = ("g_adv_a2b", "g_adv_b2a", "cycle_a", "cycle_b", "idt_a2b", "idt_b2a")
+  np.testing.assert_allclose(m["g_loss"], sum(m[k] for k in g_terms), rtol=1e-5)
   # Both pools now hold this step's fakes.
   assert int(new_state.pools["b"].count) == 2
   np.testing.assert_allclose(new_state.pools["b"].images[:2], fake_b, atol=1e-5)
@@ -211,40 +229,47 @@ def test_dualgan_step_losses_are_the_reference_objective():
   """Critic: mean D(fake) - mean D(real) + 10 GP for each critic; G: -mean D'(fake) against the
   updated critics + lambda |reconstruction - input| (lambda_A 500, the reference's default; lambda_B
   300 here, so that a swap of the two fails)."""
-  config, batch, state, _, new_state, m = _first_step(dualgan, "dualgan", 64, ["loss.lambda_b=300"])
-
+  config, batch, state, _, new_state, m = _first_step(dualgan, "dualgan", ["loss.lambda_b=300"])
   g, d = dualgan._nets(config)
-  a, b = _floats(batch)
-  gen = lambda name, x: g.apply({"params": state.g.params[name]}, x)
-  fake_b, fake_a = gen("a2b", a), gen("b2a", b)
-  _, gp_rng = jax.random.split(jax.random.fold_in(state.rng, 0))
-  keys = dict(zip("ab", jax.random.split(gp_rng, 2), strict=True))
 
   def penalty(critic, real, fake, key):
     eps = jax.random.uniform(key, (real.shape[0], 1, 1, 1))
     grads = jax.vmap(jax.grad(lambda x: critic(x[None]).sum()))(eps * real + (1 - eps) * fake)
     return jnp.mean((jnp.sqrt(jnp.sum(grads**2, axis=(1, 2, 3))) - 1) ** 2)
 
-  total = 0.0
-  for name, real, fake in (("a", a, fake_a), ("b", b, fake_b)):
-    critic = lambda x, name=name: d.apply({"params": state.d.params[name]}, x)
-    wasserstein = jnp.mean(critic(fake)) - jnp.mean(critic(real))
-    np.testing.assert_allclose(m[f"d_{name}"], wasserstein, rtol=1e-4, atol=1e-6)
-    gp = penalty(critic, real, fake, keys[name])
-    np.testing.assert_allclose(m[f"gp_{name}"], gp, rtol=1e-4)
-    total += wasserstein + 10 * gp
-  np.testing.assert_allclose(m["d_loss"], total, rtol=1e-4)
-  updated = lambda name, x: d.apply({"params": new_state.d.params[name]}, x)
-  np.testing.assert_allclose(m["g_adv_a2b"], -jnp.mean(updated("b", fake_b)), rtol=1e-4)
-  np.testing.assert_allclose(m["rec_a"], 500 * jnp.mean(jnp.abs(gen("b2a", fake_b) - a)), rtol=1e-5)
-  np.testing.assert_allclose(m["rec_b"], 300 * jnp.mean(jnp.abs(gen("a2b", fake_a) - b)), rtol=1e-5)
+  @jax.jit  # one compile for the whole reference, not one per primitive
+  def reference(state, new_state, batch):
+    a, b = _floats(batch)
+    gen = lambda name, x: g.apply({"params": state.g.params[name]}, x)
+    fake_b, fake_a = gen("a2b", a), gen("b2a", b)
+    _, gp_rng = jax.random.split(jax.random.fold_in(state.rng, 0))
+    keys = dict(zip("ab", jax.random.split(gp_rng, 2), strict=True))
+    expected = {"d_loss": 0.0}
+    for name, real, fake in (("a", a, fake_a), ("b", b, fake_b)):
+      critic = lambda x, name=name: d.apply({"params": state.d.params[name]}, x)
+      expected[f"d_{name}"] = jnp.mean(critic(fake)) - jnp.mean(critic(real))
+      expected[f"gp_{name}"] = penalty(critic, real, fake, keys[name])
+      expected["d_loss"] += expected[f"d_{name}"] + 10 * expected[f"gp_{name}"]
+    updated = lambda name, x: d.apply({"params": new_state.d.params[name]}, x)
+    expected["g_adv_a2b"] = -jnp.mean(updated("b", fake_b))
+    expected["rec_a"] = 500 * jnp.mean(jnp.abs(gen("b2a", fake_b) - a))
+    expected["rec_b"] = 300 * jnp.mean(jnp.abs(gen("a2b", fake_a) - b))
+    return expected
+
+  expected = reference(state, new_state, batch)
+  for key in ("d_a", "gp_a", "d_b", "gp_b", "d_loss", "g_adv_a2b", "rec_a", "rec_b"):
+    value = expected[key]
+    tolerance = {"rtol": 1e-5} if key.startswith("rec_") else {"rtol": 1e-4}
+    if key in ("d_a", "d_b"):
+      tolerance["atol"] = 1e-6
+    np.testing.assert_allclose(m[key], value, err_msg=key, **tolerance)
 
 
 def test_dualgan_weight_clipping():
   """'wgan': no penalty, every critic weight clipped to +-clip_value after each critic update, in
   both of the n_critic schedule's steps (tests/test_family_contract.py runs the schedule)."""
   overrides = ["loss.adversarial=wgan", "optim.d_lr=0.5"]
-  config, batch, state, _, one, m = _first_step(dualgan, "dualgan", 64, overrides)
+  config, batch, state, _, one, m = _first_step(dualgan, "dualgan", overrides)
   assert "gp_a" not in m
   largest = lambda params: max(float(jnp.max(jnp.abs(x))) for x in jax.tree.leaves(params))
   assert largest(one.d.params) == pytest.approx(0.01)  # lr 0.5: clipped
@@ -273,26 +298,12 @@ def test_config_errors(family, overrides, message):
     run.validate(config_lib.load_config(str(ROOT / CONFIGS[family]), overrides))
 
 
-@pytest.fixture(scope="module")
-def trained_runs(tmp_path_factory, tfds_data_dir):
-  """family -> the workdir of one finished :tiny run (4 steps, checkpoints at 2 and 4)."""
-  runs = {}
-
-  def get(family):
-    if family not in runs:
-      runs[family] = tmp_path_factory.mktemp(family) / "run"
-      train.train_and_evaluate(_run_config(family, tfds_data_dir), runs[family])
-    return runs[family]
-
-  return get
-
-
-def test_tiny_train_translate_and_eval_both_directions(trained_runs, tmp_path, tfds_data_dir):
+def test_tiny_train_translate_and_eval_both_directions(tiny_run, tmp_path, tfds_data_dir):
   """CycleGAN end to end; DualGAN's run is the folder test below (the two share everything after
   the train step: unpaired.translation_functions, the eval and the translate tool)."""
   family = "cyclegan"
-  workdir = trained_runs(family)
-  config = _run_config(family, tfds_data_dir)
+  workdir = tiny_run(family)
+  config = tiny_config(family, tfds_data_dir)
   side = config.image_size + 2
   grid = np.asarray(Image.open(workdir / "samples" / "step_0000004.png"))
   assert grid.shape == (2 + 2 * side, 2 + 6 * side, 3)  # real A, A->B, A->B->A, real B, B->A, ...
@@ -320,12 +331,12 @@ def test_tiny_train_translate_and_eval_both_directions(trained_runs, tmp_path, t
   assert not np.array_equal(outputs["AtoB"], outputs["BtoA"])  # two different generators
 
 
-def test_unpaired_eval_reads_the_split_it_is_given(trained_runs, tfds_data_dir):
+def test_unpaired_eval_reads_the_split_it_is_given(tiny_run, tfds_data_dir):
   """--config.data.eval_split=train scores trainA/trainB (32 each in toon/unpaired_small; the test
   split has 8). The toon trainB holds cartoons of other crops than trainA, so there is no ground
   truth to score against: SWD, and PSNR/SSIM skipped with the reason."""
-  workdir = trained_runs("cyclegan")
-  evaluate.evaluate(_run_config("cyclegan", tfds_data_dir, "data.eval_split=train"), workdir)
+  workdir = tiny_run("cyclegan")
+  evaluate.evaluate(tiny_config("cyclegan", tfds_data_dir, "data.eval_split=train"), workdir)
   result = json.loads((workdir / "eval_train" / "step_0000004.json").read_text())
   assert (result["split"], result["num_images"]) == ("train", 32)
   for direction in ("AtoB", "BtoA"):
@@ -333,7 +344,7 @@ def test_unpaired_eval_reads_the_split_it_is_given(trained_runs, tfds_data_dir):
   assert result["skipped"]["psnr"].startswith("trainA[i] and trainB[i] are not the same scene")
   message = "split 'valA' (unpaired data, config.data.eval_split='val') is not a split"
   with pytest.raises(UserError, match=re.escape(message)):
-    evaluate.evaluate(_run_config("cyclegan", tfds_data_dir, "data.eval_split=val"), workdir)
+    evaluate.evaluate(tiny_config("cyclegan", tfds_data_dir, "data.eval_split=val"), workdir)
 
 
 def _final_state(workdir, config):
@@ -344,14 +355,14 @@ def _final_state(workdir, config):
   return jax.device_get(state), step
 
 
-def test_cyclegan_resume_is_exact_including_the_pools(trained_runs, tmp_path, tfds_data_dir):
+def test_cyclegan_resume_is_exact_including_the_pools(tiny_run, tmp_path, tfds_data_dir):
   """4 steps straight == 2 steps, then the same workdir resumed to 4. The pools (3 slots, 2 fakes a
   step) fill during step 2, so steps 3-4 swap fakes that came back from disk."""
   family = "cyclegan"
-  straight = trained_runs(family)  # trained in this process too: the same XLA flags
+  straight = tiny_run(family)  # trained in this process too: the same XLA flags
   resumed = tmp_path / "resumed"
-  train.train_and_evaluate(_run_config(family, tfds_data_dir, "total_steps=2"), resumed)
-  config = _run_config(family, tfds_data_dir)
+  train.train_and_evaluate(tiny_config(family, tfds_data_dir, "total_steps=2"), resumed)
+  config = tiny_config(family, tfds_data_dir)
   train.train_and_evaluate(config, resumed)
   a, step_a = _final_state(straight, config)
   b, step_b = _final_state(resumed, config)
@@ -371,7 +382,7 @@ def test_cyclegan_without_a_pool_checkpoints(tmp_path):
   """model.pool_size=0 (the reference's --pool_size 0): the D's see this step's fakes, and the
   state, which then holds no pool buffer (a checkpoint cannot hold a zero-size array), goes
   through a real checkpoint and back."""
-  config, batch, _, step, state, _ = _first_step(cyclegan, "cyclegan", 32, ["model.pool_size=0"])
+  config, batch, _, step, state, _ = _first_step(cyclegan, "cyclegan", ["model.pool_size=0"])
   assert state.pools["a"].images is None
   ckpt = checkpoint.Checkpointer(tmp_path / "checkpoints")
   ckpt.save(1, state)
@@ -396,7 +407,7 @@ def test_unaligned_folders_of_different_sizes_train_and_eval_by_swd(tmp_path, tf
         tmp_path / "data" / split / f"{i}.png"
       )
   workdir = tmp_path / "run"
-  config = _run_config("dualgan", tfds_data_dir, f"data.folder={tmp_path / 'data'}")
+  config = tiny_config("dualgan", tfds_data_dir, f"data.folder={tmp_path / 'data'}")
   train.train_and_evaluate(config, workdir)
   evaluate.evaluate(config, workdir)
   result = json.loads((workdir / "eval" / "step_0000004.json").read_text())
