@@ -35,16 +35,23 @@ def _inputs(h, k, channels=3, out_channels=5, seed=0):
 
 
 def _check(direct, phase, x, w, stride, padding):
-  # Jitted: one compile per form, not one per primitive as op-by-op dispatch would.
-  f = lambda fn: jax.jit(lambda x, w: fn(x, w, stride, padding))
-  a, b = f(direct)(x, w), f(phase)(x, w)
+  """Both forms' outputs, and their gradients w.r.t. input and kernel through a loss that weighs
+  every output differently, agree. Jitted as one program: one compile per check."""
+  shape = jax.eval_shape(lambda x, w: direct(x, w, stride, padding), x, w).shape
+  weights = jnp.asarray(np.random.RandomState(1).randn(*shape), jnp.float32)
+
+  @jax.jit
+  def outputs_and_gradients(x, w):
+    def run(fn):
+      loss = lambda x, w: jnp.sum(fn(x, w, stride, padding) * weights)
+      return fn(x, w, stride, padding), jax.grad(loss, argnums=(0, 1))(x, w)
+
+    return run(direct), run(phase)
+
+  (a, grads_a), (b, grads_b) = outputs_and_gradients(x, w)
   assert a.shape == b.shape
   np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
-  # Gradients w.r.t. input and kernel through a loss that weighs every output differently.
-  weights = jnp.asarray(np.random.RandomState(1).randn(*a.shape), jnp.float32)
-  loss = lambda fn: lambda x, w: jnp.sum(fn(x, w, stride, padding) * weights)
-  grad = lambda fn: jax.jit(jax.grad(loss(fn), argnums=(0, 1)))(x, w)
-  for ga, gb in zip(grad(direct), grad(phase), strict=True):
+  for ga, gb in zip(grads_a, grads_b, strict=True):
     np.testing.assert_allclose(ga, gb, atol=1e-4, rtol=1e-5)
 
 
@@ -88,11 +95,12 @@ def test_few_pixels_take_matmuls_on_the_kernel_in_its_own_layout(cls, stride, pa
   assert layers.FEW_PIXELS == 64
   x = jnp.asarray(np.random.RandomState(0).randn(1, side, side, 40), jnp.float32)
   module = cls(16, 4, stride, padding, formulation="phase")
-  params = module.init(jax.random.key(0), x)
+  params = jax.jit(module.init)(jax.random.key(0), x)
   jaxpr = str(jax.make_jaxpr(lambda p: module.apply(p, x))(params))
   assert "conv_general_dilated" not in jaxpr and "transpose" not in jaxpr
   direct = cls(16, 4, stride, padding, formulation="direct")
-  np.testing.assert_allclose(module.apply(params, x), direct.apply(params, x), atol=1e-5)
+  apply = lambda module: jax.jit(module.apply)(params, x)
+  np.testing.assert_allclose(apply(module), apply(direct), atol=1e-5)
   more = jnp.concatenate([x, x])
   assert _count_convs(lambda x: module.apply(params, x), more) > 0
 
@@ -125,10 +133,11 @@ def test_single_output_conv_as_taps_matches_direct(h, k, padding):
   taps = lambda x, w, stride, padding: layers.conv_taps(x, w, padding)
   _check(layers.conv_direct, taps, x, w, 1, padding)
   module = layers.StridedConv(1, k, 1, padding, formulation="phase")
-  params = module.init(jax.random.key(0), x)
+  params = jax.jit(module.init)(jax.random.key(0), x)
   assert _count_convs(lambda x: module.apply(params, x), x) == 0
   direct = layers.StridedConv(1, k, 1, padding, formulation="direct")
-  np.testing.assert_allclose(module.apply(params, x), direct.apply(params, x), atol=1e-5)
+  apply = lambda module: jax.jit(module.apply)(params, x)
+  np.testing.assert_allclose(apply(module), apply(direct), atol=1e-5)
 
 
 @pytest.mark.parametrize(
@@ -153,7 +162,7 @@ def test_few_output_conv_packs_on_large_inputs_only():
   for side, features in [(64 + 6, 3), (32 + 6, 3), (64 + 6, 5)]:
     x = jnp.zeros((1, side, side, 4))
     module = layers.StridedConv(features, 7, 1, 0, formulation="phase")
-    params = module.init(jax.random.key(0), x)
+    params = jax.eval_shape(module.init, jax.random.key(0), x)
     routes[side, features] = "transpose" in str(jax.make_jaxpr(module.apply)(params, x))
   assert routes == {(70, 3): True, (38, 3): False, (70, 5): False}
 
@@ -162,8 +171,8 @@ def test_upconv_doubles_size_like_pytorch_convtranspose():
   # PyTorch ConvTranspose2d(k=4, s=2, p=1): out = 2 * in; here padding k - 1 - p = 2.
   x = jnp.ones((1, 5, 6, 4))
   module = layers.UpConv(7, 4, 2, ((2, 2), (2, 2)))
-  params = module.init(jax.random.key(0), x)
-  assert module.apply(params, x).shape == (1, 10, 12, 7)
+  params = jax.eval_shape(module.init, jax.random.key(0), x)
+  assert jax.eval_shape(module.apply, params, x).shape == (1, 10, 12, 7)
 
 
 def test_modules_same_params_same_function_for_each_formulation():
@@ -171,11 +180,12 @@ def test_modules_same_params_same_function_for_each_formulation():
   for cls in (layers.StridedConv, layers.UpConv):
     direct = cls(6, 4, 2, ((1, 1), (1, 1)), formulation="direct")
     phase = cls(6, 4, 2, ((1, 1), (1, 1)), formulation="phase")
-    params = direct.init(jax.random.key(0), x)
+    params = jax.jit(direct.init)(jax.random.key(0), x)
     assert jax.tree.map(jnp.shape, params) == jax.tree.map(
-      jnp.shape, phase.init(jax.random.key(0), x)
+      jnp.shape, jax.eval_shape(phase.init, jax.random.key(0), x)
     )
-    np.testing.assert_allclose(direct.apply(params, x), phase.apply(params, x), atol=1e-5)
+    apply = jax.jit(lambda params, x, module: module.apply(params, x), static_argnums=2)
+    np.testing.assert_allclose(apply(params, x, direct), apply(params, x, phase), atol=1e-5)
 
 
 def test_unknown_formulation_names_choices():
