@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from gan_jax import config as config_lib
-from gan_jax import evaluate, train, translate
+from gan_jax import evaluate, parallel, run, train, translate
 from gan_jax.errors import UserError
 from gan_jax.families import common, pix2pix, translation
 from gan_jax.nets.patchgan import PatchDiscriminator
@@ -100,7 +100,7 @@ def test_unet_dropout_sits_in_the_reference_blocks(num_downs):
   size, ngf = 2**num_downs, 4
   unet = UNet(num_downs, ngf, formulation="direct")  # the structure, not the conv form, is tested
   x = jax.random.normal(jax.random.key(0), (1, size, size, 3))
-  variables = unet.init(RNGS, x)
+  variables = jax.jit(unet.init)(RNGS, x)
 
   @functools.partial(jax.jit, static_argnums=1)
   def dropped(key, train):
@@ -155,43 +155,54 @@ def test_pixel_discriminator_keeps_the_resolution():
 
 @pytest.fixture(scope="module")
 def tiny_state():
-  """The :tiny config, a batch of two random pairs and a fresh state."""
+  """The :tiny config, a batch of two random pairs, a fresh state and the run's set-up: the state
+  made, and stepped, by the programs a :tiny run compiles (the compile cache may hold them)."""
   config = config_lib.load_config(str(ROOT / "configs/pix2pix.py") + ":tiny")
   rng = np.random.RandomState(0)
   batch = {
     k: jnp.asarray(rng.randint(0, 256, (2, 32, 32, 3)), jnp.uint8) for k in ("image_a", "image_b")
   }
-  state = jax.jit(functools.partial(pix2pix.create_state, config))(jax.random.key(0), batch)
-  return config, batch, state
+  setup = run.RunSetup(config)
+  return config, batch, setup.init_state(0), setup
 
 
 def test_step_losses_are_the_reference_objective(tiny_state):
   """d_loss = 0.5 (BCE(D(A,G(A)),0) + BCE(D(A,B),1)); g_loss = BCE(D'(A,G(A)),1) + 100 |G(A)-B|."""
-  config, batch, state = tiny_state
-  new_state, m = jax.jit(functools.partial(pix2pix.train_step, config))(state, batch)
+  config, batch, state, setup = tiny_state
+  step = setup.jit_steps()["main"]  # iteration 0 of a run; it donates the state it is given
+  given = jax.tree.map(lambda x: x.copy(), state)
+  placed = parallel.to_global(batch, setup.batch_sharding)
+  new_state, m = step(given, placed, setup.frozen, setup.step_counter(0))
 
-  source, target = (common.to_float_images(batch[k]) for k in ("image_a", "image_b"))
-  fake, _ = pix2pix._generator(
-    config, state.g.params, state.g.batch_stats, source, jax.random.fold_in(state.rng, 0)
-  )
-  _, d = pix2pix._nets(config)
-  pair = lambda x: jnp.concatenate([source, x], -1)
-  fake_logits, stats = common.apply_net(d, state.d.params, state.d.batch_stats, pair(fake))
-  real_logits, _ = common.apply_net(d, state.d.params, stats, pair(target))
-  bce = lambda logits, label: jnp.mean(optax_bce(logits, label))
-  np.testing.assert_allclose(
-    m["d_loss"], 0.5 * (bce(fake_logits, 0) + bce(real_logits, 1)), rtol=1e-5
-  )
-  np.testing.assert_allclose(m["g_l1"], jnp.mean(jnp.abs(fake - target)), rtol=1e-5)
-  new_logits, _ = common.apply_net(d, new_state.d.params, new_state.d.batch_stats, pair(fake))
-  np.testing.assert_allclose(m["g_adv"], bce(new_logits, 1), rtol=1e-4)
+  @jax.jit  # one compile for the whole reference, not one per primitive
+  def reference(state, new_state, batch):
+    source, target = (common.to_float_images(batch[k]) for k in ("image_a", "image_b"))
+    fake, _ = pix2pix._generator(
+      config, state.g.params, state.g.batch_stats, source, jax.random.fold_in(state.rng, 0)
+    )
+    _, d = pix2pix._nets(config)
+    pair = lambda x: jnp.concatenate([source, x], -1)
+    fake_logits, stats = common.apply_net(d, state.d.params, state.d.batch_stats, pair(fake))
+    real_logits, _ = common.apply_net(d, state.d.params, stats, pair(target))
+    bce = lambda logits, label: jnp.mean(optax_bce(logits, label))
+    new_logits, _ = common.apply_net(d, new_state.d.params, new_state.d.batch_stats, pair(fake))
+    return {
+      "d_loss": 0.5 * (bce(fake_logits, 0) + bce(real_logits, 1)),
+      "g_l1": jnp.mean(jnp.abs(fake - target)),
+      "g_adv": bce(new_logits, 1),
+    }
+
+  expected = reference(state, new_state, batch)
+  np.testing.assert_allclose(m["d_loss"], expected["d_loss"], rtol=1e-5)
+  np.testing.assert_allclose(m["g_l1"], expected["g_l1"], rtol=1e-5)
+  np.testing.assert_allclose(m["g_adv"], expected["g_adv"], rtol=1e-4)
   np.testing.assert_allclose(m["g_loss"], m["g_adv"] + 100.0 * m["g_l1"], rtol=1e-5)
 
 
 def test_translate_normalises_each_image_on_its_own(tiny_state):
   """The reference tests one image at a time: with batch norm in train mode (its default test),
   an image's output must not depend on the other images of the batch."""
-  config, batch, state = tiny_state
+  config, batch, state, _ = tiny_state
   x, y = (common.to_float_images(batch[k][:1]) for k in ("image_a", "image_b"))
   translate = jax.jit(lambda images: pix2pix.translate(config, state, images, jax.random.key(3)))
   with_y, with_noise = (translate(jnp.concatenate([x, other], 0)) for other in (y, -y))
@@ -200,7 +211,8 @@ def test_translate_normalises_each_image_on_its_own(tiny_state):
   # ...and it is the train-mode net: the running statistics (eval_mode) give another image.
   eval_config = config.copy_and_resolve_references()
   eval_config.model.eval_mode = True
-  eval_mode = pix2pix.translate(eval_config, state, jnp.concatenate([x, y], 0), jax.random.key(3))
+  in_eval_mode = jax.jit(lambda x: pix2pix.translate(eval_config, state, x, jax.random.key(3)))
+  eval_mode = in_eval_mode(jnp.concatenate([x, y], 0))
   assert float(jnp.abs(eval_mode[0] - with_y[0]).mean()) > 1e-3
 
 
