@@ -15,6 +15,7 @@ FAMILIES = {
   "pix2pix": "gan_jax.families.pix2pix",
   "cyclegan": "gan_jax.families.cyclegan",
   "dualgan": "gan_jax.families.dualgan",
+  "stylegan2": "gan_jax.families.stylegan2",
 }
 
 

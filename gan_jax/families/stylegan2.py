@@ -1,0 +1,311 @@
+"""StyleGAN2 (Karras et al. 2020) as NVlabs/stylegan2-ada-pytorch trains it, without ADA yet.
+
+Named steps on the reference's phase schedule (training/training_loop.py): every iteration
+`g_main` (non-saturating logistic loss), every g_reg_interval-th `g_reg` (path length), `d_main`
+(logistic loss on real and fake, then the G EMA update), every d_reg_interval-th `d_reg` (R1 on
+the reals). Each phase draws its own latents; a regularization phase scales its loss by its
+interval, and its optimizer runs at lr and betas ** (interval / (interval + 1)), as the reference's
+lazy regularization does. Style mixing with probability config.loss.style_mixing; every G forward
+in training updates the mapping network's w_avg, as the reference's train-mode mapping does.
+"""
+
+import math
+
+import flax
+import jax
+import jax.numpy as jnp
+import optax
+
+from gan_jax import samples
+from gan_jax.config import check_choice
+from gan_jax.errors import ConfigError
+from gan_jax.families import base, common
+from gan_jax.nets import stylegan2 as nets
+
+HALF_DTYPES = {"bfloat16": jnp.bfloat16, "float16": jnp.float16}
+NO_LABELS = 0  # unconditional for now: the labelled layout comes with conditional training
+
+
+@flax.struct.dataclass
+class State:
+  step: jax.Array  # int32 scalar: iterations done (the loop's)
+  rng: jax.Array  # iteration t, phase k draws from fold_in(fold_in(rng, t), k)
+  g: common.NetState  # batch_stats holds G's other collections: 'stats' (w_avg), 'consts'
+  g_ema: common.NetState  # the EMA of G's params (no optimizer), sampled and scored
+  d: common.NetState
+  pl_mean: jax.Array  # path length's moving mean
+
+
+def r1_gamma(config) -> float:
+  """config.loss.r1_gamma, or the reference's auto rule 0.0002 * res^2 / batch when -1."""
+  gamma = config.loss.r1_gamma
+  return 0.0002 * config.image_size**2 / config.batch_size if gamma < 0 else gamma
+
+
+def ema_beta(config, step):
+  """The G EMA decay of iteration `step`: half-life ema_kimg (auto: batch * 10 / 32) in images,
+  at most ema_rampup x the images seen so far (training_loop.py)."""
+  o = config.optim
+  ema_nimg = (config.batch_size * 10 / 32 if o.ema_kimg < 0 else o.ema_kimg) * 1000
+  if o.ema_rampup:
+    ema_nimg = jnp.minimum(ema_nimg, step * config.batch_size * o.ema_rampup)
+  return 0.5 ** (config.batch_size / jnp.maximum(ema_nimg, 1e-8))
+
+
+def validate_config(config) -> None:
+  r = config.image_size
+  if r < 8 or r & (r - 1):
+    raise ConfigError(f"config.image_size must be a power of two >= 8, got {r}")
+  m, loss = config.model, config.loss
+  check_choice(config, "model.g_architecture", nets.ARCHITECTURES)
+  check_choice(config, "model.d_architecture", nets.ARCHITECTURES)
+  check_choice(config, "model.half_dtype", tuple(HALF_DTYPES))
+  for key in ("z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max", "mbstd_group"):
+    if m[key] < 1:
+      raise ConfigError(f"config.model.{key} must be >= 1, got {m[key]}")
+  group = min(m.mbstd_group, config.batch_size)
+  if config.batch_size % group:
+    raise ConfigError(
+      f"config.batch_size={config.batch_size} must be a multiple of config.model.mbstd_group="
+      f"{m.mbstd_group} (the minibatch-stddev groups)"
+    )
+  if loss.g_reg_interval and config.batch_size < loss.pl_batch_shrink:
+    raise ConfigError(
+      f"config.batch_size={config.batch_size} is smaller than config.loss.pl_batch_shrink="
+      f"{loss.pl_batch_shrink}: the path-length batch would be empty"
+    )
+  for key in ("d_reg_interval", "g_reg_interval", "pl_batch_shrink"):
+    if loss[key] < 0:
+      raise ConfigError(f"config.loss.{key} must be >= 0, got {loss[key]}")
+
+
+def _nets(config):
+  m = config.model
+  half = HALF_DTYPES[m.half_dtype]
+  widths = dict(channel_base=m.channel_base, channel_max=m.channel_max)
+  precision = dict(num_fp16_res=m.num_fp16_res, half_dtype=half, conv_clamp=m.conv_clamp or None)
+  g = nets.Generator(
+    m.z_dim,
+    NO_LABELS,
+    m.w_dim,
+    config.image_size,
+    mapping_kwargs=dict(num_layers=m.mapping_layers, lr_multiplier=m.mapping_lr),
+    synthesis_kwargs=dict(**widths, **precision, architecture=m.g_architecture),
+  )
+  d = nets.Discriminator(
+    NO_LABELS,
+    config.image_size,
+    architecture=m.d_architecture,
+    **widths,
+    **precision,
+    epilogue_kwargs=dict(mbstd_group_size=min(m.mbstd_group, config.batch_size)),
+  )
+  num_ws = nets.SynthesisNetwork(config.image_size, **widths).num_ws
+  return g, d, num_ws
+
+
+def _adam(config, interval: int):
+  """The reference's Adam for a net whose regularization runs every `interval` iterations."""
+  o = config.optim
+  ratio = interval / (interval + 1) if interval else 1.0
+  return optax.adam(o.lr * ratio, o.b1**ratio, o.b2**ratio, o.eps)
+
+
+def _clean(grads):
+  """The reference replaces NaN / inf in gradients by 0 / +-1e5 before each update."""
+  return jax.tree.map(lambda g: jnp.nan_to_num(g, nan=0.0, posinf=1e5, neginf=-1e5), grads)
+
+
+def create_state(config, rng, example_batch) -> State:
+  g, d, _ = _nets(config)
+  g_rng, d_rng, run_rng = jax.random.split(rng, 3)
+  z = jnp.zeros((2, config.model.z_dim))
+  labels = jnp.zeros((2, NO_LABELS))
+  g_vars = g.init({"params": g_rng, "noise": g_rng}, z, labels)
+  g_params = g_vars["params"]
+  extra = {k: v for k, v in g_vars.items() if k != "params"}  # w_avg, the constant noise
+  image = jnp.zeros((2, *example_batch["image"].shape[1:]))
+  d_params = d.init(d_rng, image, labels)["params"]
+  g_tx = _adam(config, config.loss.g_reg_interval)
+  d_tx = _adam(config, config.loss.d_reg_interval)
+  return State(
+    step=jnp.zeros((), jnp.int32),
+    rng=run_rng,
+    g=common.NetState(g_params, extra, g_tx.init(g_params)),
+    g_ema=common.NetState(g_params, extra, ()),
+    d=common.NetState(d_params, {}, d_tx.init(d_params)),
+    pl_mean=jnp.zeros((), jnp.float32),
+  )
+
+
+def _keys(state: State, phase: int, n: int):
+  return jax.random.split(jax.random.fold_in(jax.random.fold_in(state.rng, state.step), phase), n)
+
+
+def _mapping(config, g, num_ws, params, extra, z, mix_keys, update=True):
+  """ws for latents z, with style mixing; returns (ws, G's updated collections)."""
+  labels = jnp.zeros((z.shape[0], NO_LABELS))
+  variables = {"params": params, **extra}
+  run = lambda m, z, update: m.mapping(z, labels, update_w_avg=update)
+  ws, updated = g.apply(variables, z, update, method=run, mutable=["stats"])
+  extra = {**extra, **updated} if update else extra
+  prob = config.loss.style_mixing
+  if prob > 0:
+    cut_key, coin_key, z_key = mix_keys
+    cutoff = jax.random.randint(cut_key, (), 1, num_ws)
+    cutoff = jnp.where(jax.random.uniform(coin_key) < prob, cutoff, num_ws)
+    other, _ = g.apply(variables, jax.random.normal(z_key, z.shape), False, method=run, mutable=[])
+    ws = jnp.where(jnp.arange(num_ws)[None, :, None] >= cutoff, other, ws)
+  return ws, extra
+
+
+def _synthesis(g, params, extra, ws, noise_key, noise_mode="random"):
+  run = lambda m, ws: m.synthesis(ws, noise_mode)
+  return g.apply({"params": params, **extra}, ws, method=run, rngs={"noise": noise_key})
+
+
+def _d(d, params, images):
+  return d.apply({"params": params}, images, jnp.zeros((images.shape[0], NO_LABELS)))
+
+
+def _update(net: common.NetState, tx, grads, extra=None) -> common.NetState:
+  return common.apply_updates(net, tx, _clean(grads), net.batch_stats if extra is None else extra)
+
+
+def g_main(config, state: State, batch, frozen=None):
+  del frozen
+  g, d, num_ws = _nets(config)
+  z_key, noise_key, *mix = _keys(state, 0, 5)
+  z = jax.random.normal(z_key, (batch["image"].shape[0], config.model.z_dim))
+
+  def loss_fn(params):
+    ws, extra = _mapping(config, g, num_ws, params, state.g.batch_stats, z, mix)
+    logits = _d(d, state.d.params, _synthesis(g, params, extra, ws, noise_key))
+    return jnp.mean(jax.nn.softplus(-logits)), (extra, jnp.mean(logits))
+
+  (loss, (extra, fake_logit)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g.params)
+  g_state = _update(state.g, _adam(config, config.loss.g_reg_interval), grads, extra)
+  return state.replace(g=g_state), {"g_loss": loss, "g_fake_logit": fake_logit}
+
+
+def g_reg(config, state: State, batch, frozen=None):
+  """Path-length regularization on batch / pl_batch_shrink latents (loss.py, Gpl)."""
+  del frozen
+  g, _, num_ws = _nets(config)
+  loss_cfg = config.loss
+  z_key, noise_key, pl_key, *mix = _keys(state, 1, 6)
+  n = batch["image"].shape[0] // loss_cfg.pl_batch_shrink
+  z = jax.random.normal(z_key, (n, config.model.z_dim))
+
+  def loss_fn(params):
+    ws, extra = _mapping(config, g, num_ws, params, state.g.batch_stats, z, mix)
+    images, vjp = jax.vjp(lambda ws: _synthesis(g, params, extra, ws, noise_key), ws)
+    _, h, w, _ = images.shape
+    pl_noise = jax.random.normal(pl_key, images.shape) / math.sqrt(h * w)
+    (grads,) = vjp(pl_noise)
+    lengths = jnp.sqrt(jnp.mean(jnp.sum(jnp.square(grads), axis=2), axis=1))
+    pl_mean = state.pl_mean + (jnp.mean(lengths) - state.pl_mean) * loss_cfg.pl_decay
+    penalty = jnp.square(lengths - pl_mean)
+    loss = jnp.mean(penalty * loss_cfg.pl_weight) * loss_cfg.g_reg_interval
+    return loss, (extra, jax.lax.stop_gradient(pl_mean), jnp.mean(penalty))
+
+  (_, (extra, pl_mean, penalty)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g.params)
+  g_state = _update(state.g, _adam(config, loss_cfg.g_reg_interval), grads, extra)
+  return state.replace(g=g_state, pl_mean=pl_mean), {"pl_penalty": penalty, "pl_mean": pl_mean}
+
+
+def d_main(config, state: State, batch, frozen=None):
+  """D's logistic loss on fakes and reals, then the G EMA (loss.py, Dmain; training_loop.py)."""
+  del frozen
+  g, d, num_ws = _nets(config)
+  real = common.to_float_images(batch["image"])
+  z_key, noise_key, *mix = _keys(state, 2, 5)
+  z = jax.random.normal(z_key, (real.shape[0], config.model.z_dim))
+  ws, extra = _mapping(config, g, num_ws, state.g.params, state.g.batch_stats, z, mix)
+  fake = jax.lax.stop_gradient(_synthesis(g, state.g.params, extra, ws, noise_key))
+
+  def loss_fn(params):
+    fake_logits, real_logits = _d(d, params, fake), _d(d, params, real)
+    loss = jnp.mean(jax.nn.softplus(fake_logits)) + jnp.mean(jax.nn.softplus(-real_logits))
+    return loss, (jnp.mean(real_logits), jnp.mean(fake_logits))
+
+  (loss, (real_logit, fake_logit)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+    state.d.params
+  )
+  d_state = _update(state.d, _adam(config, config.loss.d_reg_interval), grads)
+  beta = ema_beta(config, state.step)
+  ema = jax.tree.map(lambda e, p: p + (e - p) * beta, state.g_ema.params, state.g.params)
+  g_state = state.g.replace(batch_stats=extra)
+  metrics = {"d_loss": loss, "d_real_logit": real_logit, "d_fake_logit": fake_logit}
+  return state.replace(d=d_state, g=g_state, g_ema=common.NetState(ema, extra, ())), metrics
+
+
+def d_reg(config, state: State, batch, frozen=None):
+  """R1 on the reals, gamma / 2 x the squared gradient norm (loss.py, Dr1)."""
+  del frozen
+  _, d, _ = _nets(config)
+  real = common.to_float_images(batch["image"])
+
+  def loss_fn(params):
+    grads = jax.grad(lambda x: jnp.sum(_d(d, params, x)))(real)
+    penalty = jnp.sum(jnp.square(grads), axis=(1, 2, 3))
+    return jnp.mean(penalty * (r1_gamma(config) / 2)) * config.loss.d_reg_interval, penalty
+
+  (_, penalty), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.d.params)
+  d_state = _update(state.d, _adam(config, config.loss.d_reg_interval), grads)
+  return state.replace(d=d_state), {"r1_penalty": jnp.mean(penalty)}
+
+
+def steps(config):
+  named = {"g_main": g_main, "d_main": d_main}
+  if config.loss.g_reg_interval and config.loss.pl_weight:
+    named["g_reg"] = g_reg
+  if config.loss.d_reg_interval and r1_gamma(config):
+    named["d_reg"] = d_reg
+  return named
+
+
+def schedule(config, step: int) -> tuple[str, ...]:
+  """The reference's phases in its order: Gmain, Greg, Dmain, Dreg."""
+  loss, named = config.loss, steps(config)
+  names = ["g_main"]
+  if "g_reg" in named and step % loss.g_reg_interval == 0:
+    names.append("g_reg")
+  names.append("d_main")
+  if "d_reg" in named and step % loss.d_reg_interval == 0:
+    names.append("d_reg")
+  return tuple(names)
+
+
+def generate(config, state: State, z, rng=None):
+  """Images from latents with the EMA generator, its constant noise, no truncation."""
+  g, _, _ = _nets(config)
+  labels = jnp.zeros((z.shape[0], NO_LABELS))
+  variables = {"params": state.g_ema.params, **state.g_ema.batch_stats}
+  noise = jax.random.key(0) if rng is None else rng
+  images = g.apply(variables, z, labels, noise_mode="const", rngs={"noise": noise})
+  return jnp.clip(images, -1.0, 1.0)
+
+
+def sample_inputs(config, rng, batch):
+  del batch
+  return jax.random.normal(rng, (config.sample.num, config.model.z_dim))
+
+
+def sample_images(config, state: State, z):
+  images = generate(config, state, z)
+  cols = samples.grid_columns(images.shape[0])
+  return images.reshape(images.shape[0] // cols, cols, *images.shape[1:])
+
+
+FAMILY = base.Family(
+  name="stylegan2",
+  layout="unconditional",
+  validate_config=validate_config,
+  create_state=create_state,
+  steps=steps,
+  schedule=schedule,
+  generate=generate,
+  sample_inputs=sample_inputs,
+  sample_images=sample_images,
+)

@@ -1,0 +1,92 @@
+"""The StyleGAN2 family: the reference's phase schedule, its auto rules, lazy-regularization Adam,
+the G EMA, w_avg tracking, and a :tiny run through the loop."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from gan_jax import config as config_lib
+from gan_jax import run, train
+from gan_jax.errors import ConfigError
+from gan_jax.families import stylegan2
+from tests.conftest import ROOT
+
+
+def _config(*overrides, preset="tiny"):
+  return config_lib.load_config(str(ROOT / f"configs/stylegan2.py:{preset}"), list(overrides))
+
+
+def test_the_phases_run_in_the_reference_order_and_intervals():
+  config = _config("loss.g_reg_interval=4", "loss.d_reg_interval=16")
+  names = [stylegan2.schedule(config, step) for step in range(33)]
+  assert names[0] == ("g_main", "g_reg", "d_main", "d_reg")
+  assert names[4] == ("g_main", "g_reg", "d_main") and names[16] == names[0]
+  assert names[1] == names[2] == names[3] == ("g_main", "d_main")
+  assert sum("g_reg" in n for n in names) == 9 and sum("d_reg" in n for n in names) == 3
+  off = _config("loss.g_reg_interval=0", "loss.r1_gamma=0")
+  assert set(stylegan2.steps(off)) == {"g_main", "d_main"}
+  assert stylegan2.schedule(off, 0) == ("g_main", "d_main")
+
+
+def test_auto_rules_follow_the_reference():
+  config = _config(preset="auto")  # 256 px, batch 16
+  assert stylegan2.r1_gamma(config) == pytest.approx(0.0002 * 256**2 / 16)
+  assert float(stylegan2.ema_beta(config, 0)) == 0.0  # no images seen: the EMA is G itself
+  # ramp-up: half-life min(5 kimg, 0.05 x 160 images) = 8 images
+  assert float(stylegan2.ema_beta(config, 10)) == pytest.approx(0.5 ** (16 / 8))
+  # past the ramp-up: half-life batch * 10 / 32 kimg = 5,000 images
+  assert float(stylegan2.ema_beta(config, 10**6)) == pytest.approx(0.5 ** (16 / 5000))
+  assert stylegan2.r1_gamma(_config("loss.r1_gamma=10", preset="auto")) == 10.0
+
+
+def test_lazy_regularization_runs_adam_at_lr_and_betas_to_the_interval_ratio():
+  config = _config("optim.lr=0.01", "optim.b1=0.5", "optim.b2=0.99")
+  tx = stylegan2._adam(config, 4)
+  ratio = 4 / 5
+  want = optax.adam(0.01 * ratio, 0.5**ratio, 0.99**ratio, 1e-8)
+  params = {"w": jnp.array([1.0, -2.0])}
+  grads = [{"w": jnp.array([0.3, -1.0])}, {"w": jnp.array([-0.2, 0.5])}]
+  got_state, want_state = tx.init(params), want.init(params)
+  for g in grads:
+    got, got_state = tx.update(g, got_state)
+    expected, want_state = want.update(g, want_state)
+    np.testing.assert_allclose(got["w"], expected["w"], rtol=1e-6)
+  plain = optax.adam(0.01, 0.5, 0.99, 1e-8)
+  assert not np.allclose(plain.update(grads[0], plain.init(params))[0]["w"], got["w"])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tfds_data_dir):
+  """A :tiny run of 3 iterations (every phase runs at 0 and 2) through the loop."""
+  config = _config(f"data.data_dir={tfds_data_dir}", "total_steps=3")
+  workdir = tmp_path_factory.mktemp("sg2") / "run"
+  scalars = train.train_and_evaluate(config, workdir)
+  setup, state, step = run.restore_newest(config, workdir)
+  return config, scalars, jax.device_get(state), step, workdir
+
+
+def test_a_tiny_run_trains_every_phase_and_saves_ema_w_avg_and_pl_mean(trained):
+  config, scalars, state, step, workdir = trained
+  assert step == 3
+  for key in ("g_loss", "d_loss", "pl_penalty", "r1_penalty", "pl_mean"):
+    assert np.isfinite(scalars[key]), key
+  assert float(state.pl_mean) > 0  # moved from 0 by two g_reg phases
+  w_avg = state.g.batch_stats["stats"]["mapping"]["w_avg"]
+  assert float(np.abs(w_avg).max()) > 0  # every G forward in training moves it
+  np.testing.assert_array_equal(w_avg, state.g_ema.batch_stats["stats"]["mapping"]["w_avg"])
+  g, ema = jax.tree.leaves(state.g.params), jax.tree.leaves(state.g_ema.params)
+  assert any(not np.allclose(a, b) for a, b in zip(g, ema, strict=True))  # the EMA lags G
+  assert (workdir / "samples" / "step_0000002.png").is_file()
+
+
+def test_bad_values_are_named():
+  with pytest.raises(ConfigError, match="power of two >= 8"):
+    run.validate(_config("image_size=12"))
+  with pytest.raises(ConfigError, match="multiple of config.model.mbstd_group=4"):
+    run.validate(_config("batch_size=6", "model.mbstd_group=4"))
+  with pytest.raises(ConfigError, match="pl_batch_shrink=2: the path-length batch"):
+    run.validate(_config("batch_size=1", "model.mbstd_group=1"))
+  with pytest.raises(ConfigError, match="unknown config.model.half_dtype"):
+    run.validate(_config("model.half_dtype=float8"))
