@@ -245,9 +245,15 @@ def test_real_features_are_cached_by_weights_and_images(weights, tmp_path):
   from gan_jax import config as config_lib
   from gan_jax import parallel
 
+  # eval.batch_size 4, :tiny pix2pix's: 32 px images in batches of 4 are the program the test
+  # above compiled, and each call below runs one batch of 4 (at :tiny dcgan's 16, three of 16).
   config = config_lib.load_config(
     str(ROOT / "configs/dcgan.py") + ":tiny",
-    [f"eval.inception_weights={weights['zip']}", f"eval.feature_cache={tmp_path}"],
+    [
+      f"eval.inception_weights={weights['zip']}",
+      f"eval.feature_cache={tmp_path}",
+      "eval.batch_size=4",
+    ],
   )
   extractor = features.InceptionFeatures(config, parallel.make_mesh())
   images = np.random.RandomState(0).randint(0, 256, (3, 32, 32, 3), np.uint8)
