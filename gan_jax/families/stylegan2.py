@@ -168,6 +168,22 @@ def _d(d, params, images):
   return d.apply({"params": params}, images, jnp.zeros((images.shape[0], NO_LABELS)))
 
 
+def path_lengths(synthesis, ws, pl_noise):
+  """Per sample: the norm of the gradient of sum(synthesis(ws) * pl_noise) with respect to ws,
+  squared and summed over w's features, averaged over the ws, square-rooted (loss.py, Gpl).
+  Returns (images, lengths)."""
+  images, vjp = jax.vjp(synthesis, ws)
+  (grads,) = vjp(pl_noise.astype(images.dtype))
+  return images, jnp.sqrt(jnp.mean(jnp.sum(jnp.square(grads), axis=2), axis=1))
+
+
+def r1_penalty(discriminator, real):
+  """Per sample: the squared norm of the gradient of D's logits with respect to the real image
+  (loss.py, Dr1)."""
+  grads = jax.grad(lambda x: jnp.sum(discriminator(x)))(real)
+  return jnp.sum(jnp.square(grads), axis=(1, 2, 3))
+
+
 def _update(net: common.NetState, tx, grads, extra=None) -> common.NetState:
   return common.apply_updates(net, tx, _clean(grads), net.batch_stats if extra is None else extra)
 
@@ -199,11 +215,10 @@ def g_reg(config, state: State, batch, frozen=None):
 
   def loss_fn(params):
     ws, extra = _mapping(config, g, num_ws, params, state.g.batch_stats, z, mix)
-    images, vjp = jax.vjp(lambda ws: _synthesis(g, params, extra, ws, noise_key), ws)
-    _, h, w, _ = images.shape
-    pl_noise = jax.random.normal(pl_key, images.shape) / math.sqrt(h * w)
-    (grads,) = vjp(pl_noise)
-    lengths = jnp.sqrt(jnp.mean(jnp.sum(jnp.square(grads), axis=2), axis=1))
+    size = config.image_size
+    pl_noise = jax.random.normal(pl_key, (n, size, size, 3)) / math.sqrt(size * size)
+    synthesis = lambda ws: _synthesis(g, params, extra, ws, noise_key)
+    _, lengths = path_lengths(synthesis, ws, pl_noise)
     pl_mean = state.pl_mean + (jnp.mean(lengths) - state.pl_mean) * loss_cfg.pl_decay
     penalty = jnp.square(lengths - pl_mean)
     loss = jnp.mean(penalty * loss_cfg.pl_weight) * loss_cfg.g_reg_interval
@@ -247,8 +262,7 @@ def d_reg(config, state: State, batch, frozen=None):
   real = common.to_float_images(batch["image"])
 
   def loss_fn(params):
-    grads = jax.grad(lambda x: jnp.sum(_d(d, params, x)))(real)
-    penalty = jnp.sum(jnp.square(grads), axis=(1, 2, 3))
+    penalty = r1_penalty(lambda x: _d(d, params, x), real)
     return jnp.mean(penalty * (r1_gamma(config) / 2)) * config.loss.d_reg_interval, penalty
 
   (_, penalty), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.d.params)

@@ -167,7 +167,38 @@ def run_official(official, case) -> dict[str, np.ndarray]:
   for k, p in module.named_parameters():
     if p.grad is not None:
       result[f"grad_state/{k}"] = p.grad.numpy().copy()
+  if kind in ("G", "D"):
+    result.update(_second_order(module, case, inputs, c))
   return result
+
+
+def _second_order(module, case, inputs, c) -> dict[str, np.ndarray]:
+  """The regularizers' double backward, as training/loss.py computes them, without its random
+  draws: G's path lengths for a fixed noise image (constant noise inputs, no style mixing) and
+  D's R1 penalty; each with the gradient of its batch mean with respect to every parameter."""
+  import torch
+
+  module.zero_grad(set_to_none=True)
+  rng = np.random.RandomState(ops_fixtures._seed(case["name"]) + 2)
+  if case["kind"] == "G":
+    z = torch.from_numpy(inputs["z"])
+    ws = module.mapping(z, c).detach().requires_grad_(True)
+    img = module.synthesis(ws, noise_mode="const")
+    noise = (rng.randn(*img.shape) / np.sqrt(img.shape[2] * img.shape[3])).astype(np.float32)
+    grads = torch.autograd.grad((img * torch.from_numpy(noise)).sum(), ws, create_graph=True)[0]
+    value = grads.square().sum(2).mean(1).sqrt()  # path lengths [N]
+    extra = {"reg/noise": noise.transpose(0, 2, 3, 1), "reg/ws": ws.detach().numpy().copy()}
+  else:
+    real = torch.from_numpy(inputs["img"]).permute(0, 3, 1, 2).requires_grad_(True)
+    grads = torch.autograd.grad(module(real, c).sum(), real, create_graph=True)[0]
+    value = grads.square().sum([1, 2, 3])  # R1 penalty [N]
+    extra = {}
+  value.mean().backward()
+  extra["reg/value"] = value.detach().numpy().copy()
+  for k, p in module.named_parameters():
+    if p.grad is not None:
+      extra[f"reg_grad_state/{k}"] = p.grad.numpy().copy()
+  return extra
 
 
 def main():
