@@ -261,9 +261,27 @@ def validate_common(config: ml_collections.ConfigDict) -> None:
       raise ConfigError(f"config.{key} must be >= 0 (0 = never), got {value!r}")
   if "eval" in config and "aligned_test" in config.eval:
     check_choice(config, "eval.aligned_test", ALIGNED_TEST)
+  parse_seeds(config.get("sample", {}).get("seeds", ""))
   weights = config.get("eval", {}).get("inception_weights", "")
   if weights and not pathlib.Path(weights).expanduser().is_file():
     raise ConfigError(f"config.eval.inception_weights: no such file {weights}")
+
+
+def parse_seeds(text: str) -> list[int]:
+  """'0-3,42' -> [0, 1, 2, 3, 42]; '' -> []."""
+  seeds = []
+  for part in filter(None, (p.strip() for p in str(text).split(","))):
+    first, dash, last = part.partition("-")
+    try:
+      low, high = int(first), int(last) if dash else int(first)
+    except ValueError:
+      low = high = -1
+    if low < 0 or high < low or high >= 2**32:
+      raise ConfigError(
+        f"config.sample.seeds: {part!r} is not a seed or a range like 0-7 (seeds 0 to 2**32 - 1)"
+      )
+    seeds += range(low, high + 1)
+  return seeds
 
 
 def check_choice(config, key: str, choices) -> None:
@@ -326,6 +344,10 @@ def base_config() -> ml_collections.ConfigDict:
 
   c.sample = ml_collections.ConfigDict()
   c.sample.num = 64  # images in a sample grid (and in --mode=sample)
+  # --mode=sample of unconditional families: one image per seed ('0-7,42'), z drawn as NVlabs'
+  # generate.py draws it (numpy RandomState(seed).randn(z_dim)), so seeds name the same latents.
+  c.sample.seeds = ""
+  c.sample.truncation_psi = 1.0  # families with a mapping net: w -> w_avg + psi * (w - w_avg)
 
   c.eval = ml_collections.ConfigDict()
   c.eval.batch_size = 16  # images per forward pass in --mode=eval and --mode=translate

@@ -6,10 +6,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from PIL import Image
 
 from gan_jax import config as config_lib
-from gan_jax import run, train
-from gan_jax.errors import ConfigError
+from gan_jax import run, samples, train
+from gan_jax.errors import ConfigError, UserError
 from gan_jax.families import stylegan2
 from tests.conftest import ROOT
 
@@ -90,3 +91,44 @@ def test_bad_values_are_named():
     run.validate(_config("batch_size=1", "model.mbstd_group=1"))
   with pytest.raises(ConfigError, match="unknown config.model.half_dtype"):
     run.validate(_config("model.half_dtype=float8"))
+
+
+def test_sample_mode_draws_nvlabs_seeds_and_truncates(trained):
+  config, _, state, _, workdir = trained
+  from gan_jax import sample  # noqa: PLC0415
+
+  seeds = config_lib.load_config(
+    str(ROOT / "configs/stylegan2.py:tiny"),
+    [f"data.data_dir={config.data.data_dir}", "sample.seeds=0-2,7"],
+  )
+  out = sample.sample(seeds, workdir)
+  assert sorted(p.name for p in out.glob("seed*.png")) == [
+    "seed0000.png",
+    "seed0001.png",
+    "seed0002.png",
+    "seed0007.png",
+  ]
+  z7 = np.random.RandomState(7).randn(1, config.model.z_dim)  # as NVlabs' generate.py draws it
+  want = samples.to_uint8(np.asarray(stylegan2.generate(config, state, jnp.asarray(z7))))[0]
+  np.testing.assert_array_equal(np.asarray(Image.open(out / "seed0007.png")), want)
+  # psi 0: every w is w_avg, and with the constant noise every seed gives one image
+  seeds.sample.truncation_psi = 0.0
+  out = sample.sample(seeds, workdir)
+  assert out.name.endswith("_psi0")
+  first = np.asarray(Image.open(out / "seed0000.png"))
+  for name in ("seed0001.png", "seed0007.png"):
+    np.testing.assert_array_equal(np.asarray(Image.open(out / name)), first)
+
+
+def test_sample_options_a_family_cannot_use_are_refused(tmp_path):
+  from gan_jax import sample  # noqa: PLC0415
+
+  dcgan = config_lib.load_config(str(ROOT / "configs/dcgan.py:tiny"), ["sample.truncation_psi=0.5"])
+  with pytest.raises(UserError, match="dcgan has no truncation"):
+    sample.sample(dcgan, tmp_path / "run")
+  pix2pix = config_lib.load_config(str(ROOT / "configs/pix2pix.py:tiny"), ["sample.seeds=1"])
+  with pytest.raises(UserError, match="pix2pix translates; seeds are for generators"):
+    sample.sample(pix2pix, tmp_path / "run")
+  with pytest.raises(ConfigError, match="'3-1' is not a seed or a range"):
+    run.validate(_config("sample.seeds=0,3-1"))
+  assert not (tmp_path / "run").exists()

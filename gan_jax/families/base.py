@@ -24,6 +24,7 @@ and, by what it is:
   frozen(config) -> pytree                nets that never train (a feature net, loaded from a file
                                           or built deterministically): passed to every step as a
                                           replicated, non-donated argument, never checkpointed
+  truncation                              generate honours config.sample.truncation_psi
   advice(config) -> [str]                 warnings about a valid config that trains poorly, logged
                                           once when training starts (not in the other modes)
 
@@ -69,6 +70,7 @@ class Family:
   samples_from_data: bool = False
   frozen: Callable[[Any], Any] | None = None
   advice: Callable[[Any], list[str]] = lambda config: []
+  truncation: bool = False  # generate honours config.sample.truncation_psi
 
   @property
   def translates(self) -> bool:

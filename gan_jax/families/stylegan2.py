@@ -292,12 +292,16 @@ def schedule(config, step: int) -> tuple[str, ...]:
 
 
 def generate(config, state: State, z, rng=None):
-  """Images from latents with the EMA generator, its constant noise, no truncation."""
+  """Images from latents with the EMA generator and its constant noise, truncated towards w_avg
+  by config.sample.truncation_psi."""
   g, _, _ = _nets(config)
   labels = jnp.zeros((z.shape[0], NO_LABELS))
   variables = {"params": state.g_ema.params, **state.g_ema.batch_stats}
   noise = jax.random.key(0) if rng is None else rng
-  images = g.apply(variables, z, labels, noise_mode="const", rngs={"noise": noise})
+  psi = config.sample.get("truncation_psi", 1.0)
+  images = g.apply(
+    variables, z, labels, truncation_psi=psi, noise_mode="const", rngs={"noise": noise}
+  )
   return jnp.clip(images, -1.0, 1.0)
 
 
@@ -320,6 +324,7 @@ FAMILY = base.Family(
   steps=steps,
   schedule=schedule,
   generate=generate,
+  truncation=True,
   sample_inputs=sample_inputs,
   sample_images=sample_images,
 )
