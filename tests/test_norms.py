@@ -30,7 +30,7 @@ def _to_nhwc(t):
 def test_batch_norm_train_step_matches_pytorch(shape):
   x, weights = _data(shape)
   module = norms.BatchNorm(scale_init=norms.normal_around_one(0.5))
-  variables = module.init(jax.random.PRNGKey(0), jnp.asarray(x))
+  variables = jax.jit(module.init)(jax.random.PRNGKey(0), jnp.asarray(x))
   params = variables["params"]
 
   def loss(params, x):
@@ -39,7 +39,7 @@ def test_batch_norm_train_step_matches_pytorch(shape):
     )
     return jnp.sum(jnp.sin(y) * weights), (y, updated["batch_stats"])
 
-  (_, (y, stats)), (g_params, g_x) = jax.value_and_grad(loss, (0, 1), has_aux=True)(
+  (_, (y, stats)), (g_params, g_x) = jax.jit(jax.value_and_grad(loss, (0, 1), has_aux=True))(
     params, jnp.asarray(x)
   )
 
@@ -61,17 +61,19 @@ def test_batch_norm_train_step_matches_pytorch(shape):
   # Eval mode normalises with the running statistics, as reference.eval() does.
   reference.eval()
   eval_module = norms.BatchNorm(use_running_average=True)
-  y_eval = eval_module.apply({"params": params, "batch_stats": stats}, jnp.asarray(x))
+  y_eval = jax.jit(eval_module.apply)({"params": params, "batch_stats": stats}, jnp.asarray(x))
   np.testing.assert_allclose(y_eval, _to_nhwc(reference(_torch_nchw(x))), atol=1e-5)
 
 
 def test_instance_norm_matches_pytorch():
   x, weights = _data((2, 6, 5, 4), seed=1)
-  g_x = jax.grad(lambda x: jnp.sum(jnp.sin(norms.instance_norm(x)) * weights))(jnp.asarray(x))
+  g_x = jax.jit(jax.grad(lambda x: jnp.sum(jnp.sin(norms.instance_norm(x)) * weights)))(
+    jnp.asarray(x)
+  )
   tx = _torch_nchw(x)
   ty = torch.nn.InstanceNorm2d(4, eps=1e-5)(tx)
   (torch.sin(ty) * _torch_nchw(weights).detach()).sum().backward()
-  np.testing.assert_allclose(norms.instance_norm(jnp.asarray(x)), _to_nhwc(ty), atol=1e-5)
+  np.testing.assert_allclose(jax.jit(norms.instance_norm)(jnp.asarray(x)), _to_nhwc(ty), atol=1e-5)
   np.testing.assert_allclose(g_x, _to_nhwc(tx.grad), atol=1e-5)
 
 
@@ -90,40 +92,39 @@ def test_standardize_gradients_match_autodiff_of_the_formula():
   ours = lambda x, s, b: norms.standardize(x, s, b, (1, 2), 1e-5)[0]
   loss = lambda fn: lambda *a: jnp.sum(jnp.sin(fn(*a)) * weights)
   args = (jnp.asarray(x), scale, bias)
-  for a, b in zip(
-    jax.grad(loss(ours), (0, 1, 2))(*args), jax.grad(loss(formula), (0, 1, 2))(*args), strict=True
-  ):
+  grad = lambda fn: jax.jit(jax.grad(loss(fn), (0, 1, 2)))(*args)
+  for a, b in zip(grad(ours), grad(formula), strict=True):
     assert a.shape == b.shape
     np.testing.assert_allclose(a, b, atol=2e-5)
-  _, mean, var = norms.standardize(*args, (1, 2), 1e-5)
+  _, mean, var = jax.jit(lambda *a: norms.standardize(*a, (1, 2), 1e-5))(*args)
   np.testing.assert_allclose(mean, jnp.mean(args[0], (1, 2), keepdims=True), atol=1e-6)
   np.testing.assert_allclose(var, jnp.var(args[0], (1, 2), keepdims=True), rtol=1e-5)
 
 
 def test_bfloat16_inputs_keep_their_dtype():
   x = jnp.asarray(_data((2, 4, 4, 3))[0], jnp.bfloat16)
-  g = jax.grad(lambda x: jnp.sum(norms.instance_norm(x).astype(jnp.float32) ** 3))(x)
-  assert norms.instance_norm(x).dtype == jnp.bfloat16
+  g = jax.jit(jax.grad(lambda x: jnp.sum(norms.instance_norm(x).astype(jnp.float32) ** 3)))(x)
+  assert jax.eval_shape(norms.instance_norm, x).dtype == jnp.bfloat16
   assert g.dtype == jnp.bfloat16
 
 
 def test_affine_instance_norm_matches_pytorch_and_keeps_flax_names():
   x, weights = _data((2, 5, 6, 3), seed=4)
   module = norms.InstanceNorm(epsilon=1e-6, scale_init=norms.normal_around_one(0.5))
-  params = module.init(jax.random.PRNGKey(0), jnp.asarray(x))["params"]
+  params = jax.jit(module.init)(jax.random.PRNGKey(0), jnp.asarray(x))["params"]
   # The names and shapes of flax.linen.InstanceNorm's params: checkpoints carry over.
-  flax_params = flax.linen.InstanceNorm().init(jax.random.PRNGKey(0), jnp.asarray(x))["params"]
+  flax_params = jax.eval_shape(flax.linen.InstanceNorm().init, jax.random.PRNGKey(0), x)["params"]
   assert jax.tree.map(jnp.shape, params) == jax.tree.map(jnp.shape, flax_params)
 
   loss = lambda p, x: jnp.sum(jnp.sin(module.apply({"params": p}, x)) * weights)
-  g_params, g_x = jax.grad(loss, (0, 1))(params, jnp.asarray(x))
+  g_params, g_x = jax.jit(jax.grad(loss, (0, 1)))(params, jnp.asarray(x))
   reference = torch.nn.InstanceNorm2d(3, eps=1e-6, affine=True)
   with torch.no_grad():
     reference.weight.copy_(torch.tensor(np.asarray(params["scale"])))
   tx = _torch_nchw(x)
   ty = reference(tx)
   (torch.sin(ty) * _torch_nchw(weights).detach()).sum().backward()
-  y = module.apply({"params": params}, jnp.asarray(x))
+  y = jax.jit(module.apply)({"params": params}, jnp.asarray(x))
   np.testing.assert_allclose(y, _to_nhwc(ty), atol=1e-5)
   np.testing.assert_allclose(g_x, _to_nhwc(tx.grad), atol=1e-5)
   np.testing.assert_allclose(g_params["scale"], reference.weight.grad.numpy(), atol=1e-4)
