@@ -1,0 +1,134 @@
+"""Times the official StyleGAN2-ADA training iteration (NVlabs/stylegan2-ada-pytorch, commit
+d72cc7d) on the CPU, at gan_jax's settings: one JSON line.
+
+  python benchmarks/peer/stylegan2_peer.py --src=TREE [--res=32 --batch=16 --zdim=64 \
+      --cbase=1024 --cmax=64 --map=2 --mbstd=4 --iters=32 --threads=2]
+
+It builds the official Generator, its EMA copy, Discriminator, StyleGAN2Loss (no augmentation) and
+the two Adam optimizers with the lazy-regularization correction, then runs iterations as the
+official training loop does (Gmain, Greg every 4, Dmain, Dreg every 16, then the G EMA) on random
+real images, and reports seconds per iteration (after 2 warm-up iterations, which run every
+phase). Defaults are configs/stylegan2.py:cpu; compare with
+`python benchmarks/throughput.py --config=configs/stylegan2.py:cpu --steps=32`.
+The tree is obtained as tests/scripts/make_stylegan_fixtures.py says; none of it is copied here.
+"""
+
+import argparse
+import copy
+import importlib.util
+import json
+import sys
+import time
+import types
+import warnings
+
+
+def _stub_missing_modules():
+  for name in ("pkg_resources", "requests"):
+    if name not in sys.modules and importlib.util.find_spec(name) is None:
+      sys.modules[name] = types.ModuleType(name)
+
+
+def main():
+  p = argparse.ArgumentParser()
+  p.add_argument("--src", required=True)
+  for name, default in [("res", 32), ("batch", 16), ("zdim", 64), ("cbase", 1024), ("cmax", 64)]:
+    p.add_argument(f"--{name}", type=int, default=default)
+  p.add_argument("--map", type=int, default=2)
+  p.add_argument("--mbstd", type=int, default=4)
+  p.add_argument("--iters", type=int, default=32)
+  p.add_argument("--threads", type=int, default=0)
+  args = p.parse_args()
+
+  import numpy as np
+  import torch
+
+  if args.threads:
+    torch.set_num_threads(args.threads)
+  _stub_missing_modules()
+  sys.path.insert(0, args.src)
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from torch_utils.ops import bias_act, upfirdn2d
+    from training import loss as loss_lib
+    from training import networks
+  for module in (bias_act, upfirdn2d):
+    module._init = lambda: False  # their pure-PyTorch paths (no CUDA plugins on a CPU)
+
+  torch.manual_seed(0)
+  widths = dict(channel_base=args.cbase, channel_max=args.cmax, num_fp16_res=0, conv_clamp=None)
+  G = networks.Generator(
+    z_dim=args.zdim,
+    c_dim=0,
+    w_dim=args.zdim,
+    img_resolution=args.res,
+    img_channels=3,
+    mapping_kwargs=dict(num_layers=args.map),
+    synthesis_kwargs=widths,
+  ).train()
+  D = networks.Discriminator(
+    c_dim=0,
+    img_resolution=args.res,
+    img_channels=3,
+    **widths,
+    epilogue_kwargs=dict(mbstd_group_size=args.mbstd),
+  ).train()
+  G_ema = copy.deepcopy(G).eval()
+  gamma = 0.0002 * args.res**2 / args.batch  # --cfg=auto's rule
+  loss = loss_lib.StyleGAN2Loss(torch.device("cpu"), G.mapping, G.synthesis, D, r1_gamma=gamma)
+  phases = []
+  for name, module, interval in [("G", G, 4), ("D", D, 16)]:
+    ratio = interval / (interval + 1)
+    opt = torch.optim.Adam(
+      module.parameters(), lr=0.0025 * ratio, betas=[0.0, 0.99**ratio], eps=1e-8
+    )
+    phases += [(name + "main", module, opt, 1), (name + "reg", module, opt, interval)]
+  phases = [phases[0], phases[1], phases[2], phases[3]]  # Gmain, Greg, Dmain, Dreg
+  ema_nimg = args.batch * 10 / 32 * 1000
+  real = torch.randn([args.batch, 3, args.res, args.res]).clamp(-1, 1)
+  c = torch.zeros([args.batch, 0])
+
+  def iteration(batch_idx):
+    for name, module, opt, interval in phases:
+      if batch_idx % interval:
+        continue
+      opt.zero_grad(set_to_none=True)
+      module.requires_grad_(True)
+      z = torch.randn([args.batch, args.zdim])
+      loss.accumulate_gradients(name, real, c, z, c, sync=True, gain=interval)
+      module.requires_grad_(False)
+      for param in module.parameters():
+        if param.grad is not None:
+          torch.nan_to_num(param.grad, nan=0, posinf=1e5, neginf=-1e5, out=param.grad)
+      opt.step()
+    nimg = min(ema_nimg, batch_idx * args.batch * 0.05)
+    beta = 0.5 ** (args.batch / max(nimg, 1e-8))
+    with torch.no_grad():
+      for p_ema, p in zip(G_ema.parameters(), G.parameters(), strict=True):
+        p_ema.copy_(p.lerp(p_ema, beta))
+
+  for i in range(2):
+    iteration(i * 16)  # warm-up: every phase
+  start = time.perf_counter()
+  for i in range(2, 2 + args.iters):
+    iteration(i)
+  sec = (time.perf_counter() - start) / args.iters
+  print(
+    json.dumps(
+      {
+        "peer": "NVlabs/stylegan2-ada-pytorch (CPU, reference ops)",
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "res": args.res,
+        "batch": args.batch,
+        "iters": args.iters,
+        "sec_per_iter": round(sec, 4),
+        "images_per_sec": round(args.batch / sec, 1),
+        "np": np.__version__,
+      }
+    )
+  )
+
+
+if __name__ == "__main__":
+  main()
