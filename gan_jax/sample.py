@@ -29,8 +29,7 @@ def sample(config, workdir) -> pathlib.Path:
   if seeds:
     z = np.stack([np.random.RandomState(s).randn(config.model.z_dim) for s in seeds])
     images = jax.device_get(jax.jit(functools.partial(family.generate, config))(state, z))
-    cols = samples.grid_columns(len(seeds))
-    grid = images.reshape(len(seeds) // cols, cols, *images.shape[1:])
+    grid = samples.as_grid(images)
     names = [f"seed{s:04d}.png" for s in seeds]
     out = workdir / "samples" / f"seeds_step_{step:07d}_psi{psi:g}"
   else:

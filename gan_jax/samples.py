@@ -18,6 +18,12 @@ def grid_columns(n: int) -> int:
   return max(d for d in range(1, limit + 1) if n % d == 0)
 
 
+def as_grid(images):
+  """[N, H, W, C] -> [rows, cols, H, W, C] with grid_columns(N) columns (any array type)."""
+  cols = grid_columns(images.shape[0])
+  return images.reshape(images.shape[0] // cols, cols, *images.shape[1:])
+
+
 def tile(grid, pad: int = 2) -> np.ndarray:
   """[rows, cols, H, W, C] in [-1, 1] -> one uint8 image with `pad` black pixels between cells."""
   grid = to_uint8(grid)

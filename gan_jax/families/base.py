@@ -36,6 +36,9 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import jax
+
+from gan_jax import samples
 from gan_jax.data.layouts import LAYOUTS
 
 StepFn = Callable[..., tuple[Any, dict]]  # (config, state, batch, frozen) -> (state, metrics)
@@ -51,6 +54,17 @@ def every_iteration(config, step: int) -> tuple[str, ...]:
   """The schedule of a family with a single step."""
   del config, step
   return (MAIN,)
+
+
+def latent_sample_inputs(config, rng, batch):
+  """sample_inputs of an unconditional family: N(0, 1) latents [sample.num, model.z_dim]."""
+  del batch  # nothing from the data
+  return jax.random.normal(rng, (config.sample.num, config.model.z_dim))
+
+
+def generated_grid(generate):
+  """sample_images of an unconditional family: its `generate` of the latents, as a grid."""
+  return lambda config, state, z: samples.as_grid(generate(config, state, z))
 
 
 @dataclasses.dataclass(frozen=True)

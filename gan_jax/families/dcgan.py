@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gan_jax import losses, samples
+from gan_jax import losses
 from gan_jax.config import check_choice
 from gan_jax.errors import ConfigError
 from gan_jax.families import base, common
@@ -137,16 +137,8 @@ def generate(config, state: State, z, rng=None):
   return images
 
 
-def sample_inputs(config, rng, batch):
-  del batch  # unconditional: nothing from the data
-  return jax.random.normal(rng, (config.sample.num, config.model.z_dim))
-
-
-def sample_images(config, state: State, z):
-  images = generate(config, state, z)
-  cols = samples.grid_columns(images.shape[0])
-  return images.reshape(images.shape[0] // cols, cols, *images.shape[1:])
-
+sample_inputs = base.latent_sample_inputs
+sample_images = base.generated_grid(generate)
 
 FAMILY = base.Family(
   name="dcgan",
