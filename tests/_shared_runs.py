@@ -3,11 +3,7 @@
 from gan_jax import config as config_lib
 from tests.conftest import ROOT
 
-TINY = {
-  "cyclegan": "configs/cyclegan.py:tiny",
-  "dualgan": "configs/dualgan.py:tiny",
-  "pix2pix": "configs/pix2pix.py:tiny",
-}
+TINY = {"cyclegan": "configs/cyclegan.py:tiny", "dualgan": "configs/dualgan.py:tiny"}
 
 
 def tiny_config(family, data_dir, *overrides):
