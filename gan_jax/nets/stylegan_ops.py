@@ -23,6 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gan_jax.nets import layers
+
 _DIMS = ("NHWC", "HWIO", "NHWC")
 
 Scaling = int | Sequence[int]
@@ -123,22 +125,62 @@ def setup_filter(
   return np.ascontiguousarray(f * np.float32(gain ** (f.ndim / 2)), dtype=np.float32)
 
 
-def _depthwise(x, kernel2d, up, down, pad_y, pad_x):
-  """Depthwise correlation of NHWC x with one [kh, kw] kernel on every channel, on the grid made
-  by inserting up - 1 zeros after every pixel (lhs dilation plus up - 1 trailing rows / columns),
-  padded (negative: cropped) by pad_y, pad_x, keeping every down-th output from the first."""
-  c = x.shape[-1]
-  kh, kw = kernel2d.shape
-  kernel = jnp.broadcast_to(kernel2d[:, :, None, None], (kh, kw, 1, c))
-  return jax.lax.conv_general_dilated(
-    x,
-    kernel,
-    window_strides=down,
-    padding=((pad_y[0], pad_y[1] + up[0] - 1), (pad_x[0], pad_x[1] + up[1] - 1)),
-    lhs_dilation=up,
-    dimension_numbers=_DIMS,
-    feature_group_count=c,
+def _separable(kernel: np.ndarray):
+  """(column, row) with kernel == outer(column, row), or None: the resampling filters are rank 1."""
+  i, j = np.unravel_index(np.argmax(np.abs(kernel)), kernel.shape)
+  if kernel[i, j] == 0:
+    return None
+  column, row = kernel[:, j] / kernel[i, j], kernel[i, :]
+  return (column, row) if np.allclose(np.outer(column, row), kernel, rtol=1e-6, atol=0) else None
+
+
+def _taps(x, taps, axis: int, down: int, size: int):
+  """sum_k taps[k] * x shifted by k along `axis`, keeping every down-th of `size` outputs."""
+  total = None
+  for k, tap in enumerate(taps):
+    if tap == 0:
+      continue
+    part = jax.lax.slice_in_dim(x, k, k + (size - 1) * down + 1, down, axis) * x.dtype.type(tap)
+    total = part if total is None else total + part
+  if total is None:
+    shape = list(x.shape)
+    shape[axis] = size
+    return jnp.zeros(shape, x.dtype)
+  return total
+
+
+def _fir(x, kernel: np.ndarray, up, down, pad_y, pad_x):
+  """Correlation of every channel of NHWC x with `kernel` [kh, kw], on the grid made by inserting
+  up - 1 zeros after every pixel, padded (negative: cropped) by pad_y, pad_x, keeping every
+  down-th output from the first. Shifted slices times the taps (a row, then a column, for
+  separable kernels), which XLA fuses into elementwise loops: on CPU a depthwise conv with lhs
+  dilation took 20-60x longer (a 2x upsampling of 16 x 16 x 64 x 16: 78 ms, now 1.3 ms)."""
+  x = _insert_zeros(x, *up)
+  x = jax.lax.pad(x, jnp.zeros((), x.dtype), [(0, 0, 0), (*pad_y, 0), (*pad_x, 0), (0, 0, 0)])
+  kh, kw = kernel.shape
+  oh, ow = (x.shape[1] - kh) // down[0] + 1, (x.shape[2] - kw) // down[1] + 1
+  if oh < 1 or ow < 1:
+    raise ValueError(f"the FIR filter {kernel.shape} is larger than its padded input {x.shape}")
+  pair = _separable(kernel)
+  if pair is not None:
+    return _taps(_taps(x, pair[0], 1, down[0], oh), pair[1], 2, down[1], ow)
+  total = jnp.zeros((x.shape[0], oh, ow, x.shape[3]), x.dtype)
+  for a in range(kh):
+    total = total + _taps(
+      jax.lax.slice_in_dim(x, a, a + (oh - 1) * down[0] + 1, down[0], 1), kernel[a], 2, down[1], ow
+    )
+  return total
+
+
+def _insert_zeros(x, up_y: int, up_x: int):
+  """up - 1 zeros after every pixel along y and x (as a reshape, whose gradient is a slice)."""
+  if up_y == up_x == 1:
+    return x
+  n, h, w, c = x.shape
+  x = jnp.pad(
+    x[:, :, None, :, None], ((0, 0), (0, 0), (0, up_y - 1), (0, 0), (0, up_x - 1), (0, 0))
   )
+  return x.reshape(n, h * up_y, w * up_x, c)
 
 
 def upfirdn2d(
@@ -155,26 +197,24 @@ def upfirdn2d(
   downsample (keep every down-th pixel from the first), each channel of NHWC x separately.
 
   Output size along y: (H * up_y + y0 + y1 - fh) // down_y + 1, likewise along x. `f` is [fh, fw],
-  [taps] (separable: filtered along x, then y) or None (identity); the filter is scaled by
-  gain ** (f.ndim / 2). Formulation: one depthwise `conv_general_dilated` per filter (two if
-  separable) with lhs dilation for the zero insertion, window strides for the downsampling and
-  its padding for the pad / crop, so no zero-stuffed or strided-away pixels are materialised.
+  [taps] (separable: filtered along x, then y) or None (identity), concrete; the filter is scaled
+  by gain ** (f.ndim / 2). Formulation: `_fir` (shifted slices; strided-away outputs are never
+  computed).
 
   Reference: torch_utils/ops/upfirdn2d.py, upfirdn2d (its `_upfirdn2d_ref` path).
   """
   upx, upy = _scaling(up)
   downx, downy = _scaling(down)
   px0, px1, py0, py1 = _padding(padding)
-  f = jnp.ones((1, 1), x.dtype) if f is None else jnp.asarray(f)
+  if isinstance(f, jax.core.Tracer):
+    raise ValueError("the FIR filter must be concrete (numpy or a list), not traced")
+  f = np.ones((1, 1), np.float32) if f is None else np.asarray(f, np.float32)
   if f.ndim not in (1, 2):
     raise ValueError(f"FIR filter must be 1-D or 2-D, got shape {f.shape}")
-  f = (f * (gain ** (f.ndim / 2))).astype(x.dtype)
-  if not flip_filter:  # the conv below correlates; a true convolution correlates with the flip
-    f = jnp.flip(f)
-  if f.ndim == 2:
-    return _depthwise(x, f, (upy, upx), (downy, downx), (py0, py1), (px0, px1))
-  x = _depthwise(x, f[None, :], (1, upx), (1, downx), (0, 0), (px0, px1))
-  return _depthwise(x, f[:, None], (upy, 1), (downy, 1), (py0, py1), (0, 0))
+  f = f * np.float32(gain ** (f.ndim / 2))
+  f = f if flip_filter else f[::-1, ::-1] if f.ndim == 2 else f[::-1]  # the loop correlates
+  f = f if f.ndim == 2 else np.outer(f, f)  # a 1-D filter acts along x, then y
+  return _fir(x, f, (upy, upx), (downy, downx), (py0, py1), (px0, px1))
 
 
 def filter2d(x, f, padding: PaddingArg = 0, flip_filter: bool = False, gain: float = 1.0):
@@ -287,13 +327,12 @@ def bias_act(
 # Convolutions.
 
 
-def _conv(x, w, stride=1, padding=((0, 0), (0, 0)), lhs_dilation=1, groups=1):
+def _conv(x, w, stride=1, padding=((0, 0), (0, 0)), groups=1):
   return jax.lax.conv_general_dilated(
     x,
     w,
     window_strides=(stride, stride),
     padding=padding,
-    lhs_dilation=(lhs_dilation, lhs_dilation),
     dimension_numbers=_DIMS,
     feature_group_count=groups,
   )
@@ -316,9 +355,9 @@ def conv2d_resample(
   the upsampled grid; the pads `upsample2d` / `downsample2d` would add are added to it), conv
   (correlation with w if `flip_weight`, true convolution if not) without further padding, then
   FIR-filter and keep every down-th pixel (as `downsample2d`). f is a prepared filter
-  (`setup_filter`), None for identity. Formulations: up > 1 is one conv with lhs dilation (a
-  transposed conv; 1x1 kernels: the conv first, then `upsample2d`'s zero insertion) followed by
-  the FIR; down > 1 is the FIR then a strided conv (1x1 kernels: the FIR downsamples first).
+  (`setup_filter`), None for identity. Formulations: up > 1 is the zero insertion, then one
+  conv (a transposed conv; 1x1 kernels: the conv first, then the zero insertion) followed by the
+  FIR; down > 1 is the FIR then a strided conv (1x1 kernels: the FIR downsamples first).
 
   Reference: torch_utils/ops/conv2d_resample.py, conv2d_resample.
   """
@@ -345,8 +384,11 @@ def conv2d_resample(
     else:
       # The conv on the zero-inserted, padded grid; the FIR (valid) after it: both are valid
       # correlations on the same padded grid, so they commute.
-      pad = ((py0, py1 + up - 1), (px0, px1 + up - 1))
-      x = _conv(x, w, padding=pad, lhs_dilation=up, groups=groups)
+      if groups == 1:  # stride-1 convs per output phase: no multiplies by inserted zeros
+        pad = ((py0, py1 + up - 1), (px0, px1 + up - 1))
+        x = layers.conv_transpose_phase(x, w, up, pad)
+      else:
+        x = _conv(_insert_zeros(x, up, up), w, padding=((py0, py1), (px0, px1)), groups=groups)
       x = upfirdn2d(x, f, gain=up**2, flip_filter=flip_filter)
     if down > 1:
       x = upfirdn2d(x, f, down=down, flip_filter=flip_filter)
