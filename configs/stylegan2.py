@@ -1,5 +1,5 @@
-"""StyleGAN2 (Karras et al. 2020) as NVlabs/stylegan2-ada-pytorch trains it (train.py cfg_specs,
-training/training_loop.py, training/loss.py at commit d72cc7d), without ADA for now.
+"""StyleGAN2 (Karras et al. 2020) with ADA as NVlabs/stylegan2-ada-pytorch trains it (train.py
+cfg_specs and augpipe_specs, training/training_loop.py, training/loss.py at commit d72cc7d).
 
   python -m gan_jax.main --config=configs/stylegan2.py --workdir=runs/sg2 --config.data.folder=DIR
   python -m gan_jax.main --config=configs/stylegan2.py:cpu --workdir=runs/sg2_cpu
@@ -60,6 +60,15 @@ def get_config(arg=None):
   loss.pl_decay = 0.01
   loss.pl_batch_shrink = 2
   loss.style_mixing = 0.9
+
+  # ADA (train.py --aug, --p, --target, --augpipe; training_loop.py ada_interval, ada_kimg)
+  c.aug = aug = ml_collections.ConfigDict()
+  aug.mode = "ada"  # noaug | fixed | ada (the reference's default)
+  aug.pipe = "bgc"  # blit, geometric, colour: the reference's default --augpipe
+  aug.p = 0.0  # the augment probability with mode fixed; ada starts at 0
+  aug.target = 0.6  # ada: the mean sign of D on the reals that p steers toward
+  aug.interval = 4  # ada: iterations between moves of p
+  aug.kimg = 500.0  # ada: p moves at most from 0 to 1 in this many thousand images
 
   if preset == "stylegan2":
     c.image_size, c.batch_size = 1024, 32

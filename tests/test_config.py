@@ -97,6 +97,11 @@ PAPER_SETTINGS = {
     "loss.pl_decay": 0.01,
     "loss.pl_batch_shrink": 2,
     "loss.style_mixing": 0.9,
+    "aug.mode": "ada",  # --aug=ada --augpipe=bgc --target=0.6; ada_interval 4, ada_kimg 500
+    "aug.pipe": "bgc",
+    "aug.target": 0.6,
+    "aug.interval": 4,
+    "aug.kimg": 500.0,
   },
 }
 

@@ -14,6 +14,8 @@ from gan_jax.errors import ConfigError, UserError
 from gan_jax.families import stylegan2
 from tests.conftest import ROOT
 
+FAST_ADA = ("aug.interval=1", "aug.kimg=0.1")
+
 
 def _config(*overrides, preset="tiny"):
   return config_lib.load_config(str(ROOT / f"configs/stylegan2.py:{preset}"), list(overrides))
@@ -58,10 +60,32 @@ def test_lazy_regularization_runs_adam_at_lr_and_betas_to_the_interval_ratio():
   assert not np.allclose(plain.update(grads[0], plain.init(params))[0]["w"], got["w"])
 
 
+def test_ada_p_climbs_on_a_d_that_always_says_real_and_falls_on_one_that_never_does():
+  config = _config("batch_size=8", "aug.kimg=2", "aug.interval=4")  # p steps 8 * 4 / 2000
+  ada = stylegan2.ada_lib.init(config)
+  real, fake = jnp.ones((8,)), -jnp.ones((8,))
+  ps = []
+  for step in range(12):  # g_main of step t + 1 moves p after iterations 0, 4, 8
+    ada = stylegan2.ada_lib.adjust(config, ada, step - 1)
+    ada = stylegan2.ada_lib.accumulate(config, ada, real)
+    ps.append(float(ada.p))
+  step_size = 8 * 4 / 2000
+  assert ps[0] == 0.0 and ps[1] == ps[4] == pytest.approx(step_size)
+  assert ps[5] == ps[8] == pytest.approx(2 * step_size) and ps[9] == pytest.approx(3 * step_size)
+  for step in range(12, 40):  # a D that says fake for every real: p falls to 0 and stays there
+    ada = stylegan2.ada_lib.adjust(config, ada, step - 1)
+    ada = stylegan2.ada_lib.accumulate(config, ada, fake)
+  assert float(ada.p) == 0.0
+  fixed = _config("aug.mode=fixed", "aug.p=0.3")
+  ada = stylegan2.ada_lib.accumulate(fixed, stylegan2.ada_lib.init(fixed), real)
+  assert float(stylegan2.ada_lib.adjust(fixed, ada, 0).p) == pytest.approx(0.3)
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, tfds_data_dir):
-  """A :tiny run of 3 iterations (every phase runs at 0 and 2) through the loop."""
-  config = _config(f"data.data_dir={tfds_data_dir}", "total_steps=3")
+  """A :tiny run of 3 iterations (every phase runs at 0 and 2) through the loop, its ADA p moving
+  after every iteration by 4 / 100."""
+  config = _config(f"data.data_dir={tfds_data_dir}", "total_steps=3", *FAST_ADA)
   workdir = tmp_path_factory.mktemp("sg2") / "run"
   scalars = train.train_and_evaluate(config, workdir)
   setup, state, step = run.restore_newest(config, workdir)
@@ -82,6 +106,23 @@ def test_a_tiny_run_trains_every_phase_and_saves_ema_w_avg_and_pl_mean(trained):
   assert (workdir / "samples" / "step_0000002.png").is_file()
 
 
+def test_a_run_stopped_and_resumed_ends_bitwise_where_the_straight_run_does(trained, tmp_path):
+  """Resume restores G, its EMA and w_avg, D, both optimizers, the path-length mean, ADA's p and
+  sign sums, and the RNG: 1 iteration, then 2 more in a new run, equals 3 straight."""
+  config, _, straight, _, _ = trained
+  workdir = tmp_path / "run"
+  train.train_and_evaluate(
+    _config(f"data.data_dir={config.data.data_dir}", "total_steps=1", *FAST_ADA), workdir
+  )
+  train.train_and_evaluate(config, workdir)
+  _, resumed, step = run.restore_newest(config, workdir)
+  assert step == 3 and float(straight.ada.count) == config.batch_size  # the last d_main's signs
+  for x, y in zip(jax.tree.leaves(straight), jax.tree.leaves(jax.device_get(resumed)), strict=True):
+    if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+      x, y = jax.random.key_data(x), jax.random.key_data(y)
+    np.testing.assert_array_equal(x, y)
+
+
 def test_bad_values_are_named():
   with pytest.raises(ConfigError, match="power of two >= 8"):
     run.validate(_config("image_size=12"))
@@ -91,6 +132,10 @@ def test_bad_values_are_named():
     run.validate(_config("batch_size=1", "model.mbstd_group=1"))
   with pytest.raises(ConfigError, match="unknown config.model.half_dtype"):
     run.validate(_config("model.half_dtype=float8"))
+  with pytest.raises(ConfigError, match="aug.p=0.2 is for config.aug.mode=fixed only"):
+    run.validate(_config("aug.p=0.2"))
+  with pytest.raises(ConfigError, match="unknown config.aug.mode 'adaptive'"):
+    run.validate(_config("aug.mode=adaptive"))
 
 
 def test_sample_mode_draws_nvlabs_seeds_and_truncates(trained):

@@ -1,4 +1,4 @@
-"""StyleGAN2 (Karras et al. 2020) as NVlabs/stylegan2-ada-pytorch trains it, without ADA yet.
+"""StyleGAN2 (Karras et al. 2020) with ADA, as NVlabs/stylegan2-ada-pytorch trains it.
 
 Named steps on the reference's phase schedule (training/training_loop.py): every iteration
 `g_main` (non-saturating logistic loss), every g_reg_interval-th `g_reg` (path length), `d_main`
@@ -7,6 +7,8 @@ the reals). Each phase draws its own latents; a regularization phase scales its 
 interval, and its optimizer runs at lr and betas ** (interval / (interval + 1)), as the reference's
 lazy regularization does. Style mixing with probability config.loss.style_mixing; every G forward
 in training updates the mapping network's w_avg, as the reference's train-mode mapping does.
+Every image D sees passes the augment pipe (families/ada.py) with its own draws, as the
+reference's run_D does; R1 differentiates through it to the reals.
 """
 
 import math
@@ -18,6 +20,7 @@ import optax
 
 from gan_jax.config import check_choice
 from gan_jax.errors import ConfigError
+from gan_jax.families import ada as ada_lib
 from gan_jax.families import base, common
 from gan_jax.nets import stylegan2 as nets
 
@@ -33,6 +36,7 @@ class State:
   g_ema: common.NetState  # the EMA of G's params (no optimizer), sampled and scored
   d: common.NetState
   pl_mean: jax.Array  # path length's moving mean
+  ada: ada_lib.Ada  # the augment probability and D's signs on the reals since it last moved
 
 
 def r1_gamma(config) -> float:
@@ -76,6 +80,7 @@ def validate_config(config) -> None:
   for key in ("d_reg_interval", "g_reg_interval", "pl_batch_shrink"):
     if loss[key] < 0:
       raise ConfigError(f"config.loss.{key} must be >= 0, got {loss[key]}")
+  ada_lib.validate_config(config)
 
 
 def _nets(config):
@@ -134,6 +139,7 @@ def create_state(config, rng, example_batch) -> State:
     g_ema=common.NetState(g_params, extra, ()),
     d=common.NetState(d_params, {}, d_tx.init(d_params)),
     pl_mean=jnp.zeros((), jnp.float32),
+    ada=ada_lib.init(config),
   )
 
 
@@ -163,7 +169,9 @@ def _synthesis(g, params, extra, ws, noise_key, noise_mode="random"):
   return g.apply({"params": params, **extra}, ws, method=run, rngs={"noise": noise_key})
 
 
-def _d(d, params, images):
+def _d(config, d, params, ada, images, aug_key):
+  """D's logits for `images` as D sees them: through the augment pipe."""
+  images = ada_lib.augment(config, ada, images, aug_key)
   return d.apply({"params": params}, images, jnp.zeros((images.shape[0], NO_LABELS)))
 
 
@@ -190,17 +198,20 @@ def _update(net: common.NetState, tx, grads, extra=None) -> common.NetState:
 def g_main(config, state: State, batch, frozen=None):
   del frozen
   g, d, num_ws = _nets(config)
-  z_key, noise_key, *mix = _keys(state, 0, 5)
+  ada = ada_lib.adjust(config, state.ada, state.step - 1)  # the previous iteration's, if due
+  z_key, noise_key, aug_key, *mix = _keys(state, 0, 6)
   z = jax.random.normal(z_key, (batch["image"].shape[0], config.model.z_dim))
 
   def loss_fn(params):
     ws, extra = _mapping(config, g, num_ws, params, state.g.batch_stats, z, mix)
-    logits = _d(d, state.d.params, _synthesis(g, params, extra, ws, noise_key))
+    fake = _synthesis(g, params, extra, ws, noise_key)
+    logits = _d(config, d, state.d.params, ada, fake, aug_key)
     return jnp.mean(jax.nn.softplus(-logits)), (extra, jnp.mean(logits))
 
   (loss, (extra, fake_logit)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g.params)
   g_state = _update(state.g, _adam(config, config.loss.g_reg_interval), grads, extra)
-  return state.replace(g=g_state), {"g_loss": loss, "g_fake_logit": fake_logit}
+  metrics = {"g_loss": loss, "g_fake_logit": fake_logit, "aug_p": ada.p}
+  return state.replace(g=g_state, ada=ada), metrics
 
 
 def g_reg(config, state: State, batch, frozen=None):
@@ -233,25 +244,33 @@ def d_main(config, state: State, batch, frozen=None):
   del frozen
   g, d, num_ws = _nets(config)
   real = common.to_float_images(batch["image"])
-  z_key, noise_key, *mix = _keys(state, 2, 5)
+  z_key, noise_key, fake_aug, real_aug, *mix = _keys(state, 2, 7)
   z = jax.random.normal(z_key, (real.shape[0], config.model.z_dim))
   ws, extra = _mapping(config, g, num_ws, state.g.params, state.g.batch_stats, z, mix)
   fake = jax.lax.stop_gradient(_synthesis(g, state.g.params, extra, ws, noise_key))
 
   def loss_fn(params):
-    fake_logits, real_logits = _d(d, params, fake), _d(d, params, real)
+    fake_logits = _d(config, d, params, state.ada, fake, fake_aug)
+    real_logits = _d(config, d, params, state.ada, real, real_aug)
     loss = jnp.mean(jax.nn.softplus(fake_logits)) + jnp.mean(jax.nn.softplus(-real_logits))
-    return loss, (jnp.mean(real_logits), jnp.mean(fake_logits))
+    return loss, (real_logits, jnp.mean(fake_logits))
 
-  (loss, (real_logit, fake_logit)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+  (loss, (real_logits, fake_logit)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
     state.d.params
   )
   d_state = _update(state.d, _adam(config, config.loss.d_reg_interval), grads)
   beta = ema_beta(config, state.step)
   ema = jax.tree.map(lambda e, p: p + (e - p) * beta, state.g_ema.params, state.g.params)
   g_state = state.g.replace(batch_stats=extra)
-  metrics = {"d_loss": loss, "d_real_logit": real_logit, "d_fake_logit": fake_logit}
-  return state.replace(d=d_state, g=g_state, g_ema=common.NetState(ema, extra, ())), metrics
+  metrics = {
+    "d_loss": loss,
+    "d_real_logit": jnp.mean(real_logits),
+    "d_fake_logit": fake_logit,
+    "d_real_sign": jnp.mean(jnp.sign(real_logits)),  # what ADA steers toward aug.target
+  }
+  ada = ada_lib.accumulate(config, state.ada, real_logits)
+  g_ema = common.NetState(ema, extra, ())
+  return state.replace(d=d_state, g=g_state, g_ema=g_ema, ada=ada), metrics
 
 
 def d_reg(config, state: State, batch, frozen=None):
@@ -259,9 +278,10 @@ def d_reg(config, state: State, batch, frozen=None):
   del frozen
   _, d, _ = _nets(config)
   real = common.to_float_images(batch["image"])
+  (aug_key,) = _keys(state, 3, 1)
 
   def loss_fn(params):
-    penalty = r1_penalty(lambda x: _d(d, params, x), real)
+    penalty = r1_penalty(lambda x: _d(config, d, params, state.ada, x, aug_key), real)
     return jnp.mean(penalty * (r1_gamma(config) / 2)) * config.loss.d_reg_interval, penalty
 
   (_, penalty), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.d.params)
