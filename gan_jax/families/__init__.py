@@ -16,6 +16,7 @@ FAMILIES = {
   "cyclegan": "gan_jax.families.cyclegan",
   "dualgan": "gan_jax.families.dualgan",
   "stylegan2": "gan_jax.families.stylegan2",
+  "ugatit": "gan_jax.families.ugatit",
 }
 
 
