@@ -51,6 +51,9 @@ def get_config(arg=None):
   optim.eps = 1e-8
   optim.ema_kimg = -1.0  # G EMA half-life in kimg; -1: auto, batch * 10 / 32
   optim.ema_rampup = 0.05  # EMA half-life at most this x the images seen; 0: none
+  # Samples per device per round (the reference's --batch-gpu): with fewer than batch / devices,
+  # each phase accumulates gradients over batch / (batch_gpu x devices) rounds. 0: one round.
+  optim.batch_gpu = 0
 
   c.loss = loss = ml_collections.ConfigDict()
   loss.r1_gamma = -1.0  # R1 weight; -1: auto, 0.0002 * res^2 / batch

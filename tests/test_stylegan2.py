@@ -14,7 +14,7 @@ from gan_jax.errors import ConfigError, UserError
 from gan_jax.families import stylegan2
 from tests.conftest import ROOT
 
-FAST_ADA = ("aug.interval=1", "aug.kimg=0.1")
+FAST_ADA = ("aug.interval=1", "aug.kimg=0.1", "optim.batch_gpu=2")
 
 
 def _config(*overrides, preset="tiny"):
@@ -81,10 +81,39 @@ def test_ada_p_climbs_on_a_d_that_always_says_real_and_falls_on_one_that_never_d
   assert float(stylegan2.ada_lib.adjust(fixed, ada, 0).p) == pytest.approx(0.3)
 
 
+def test_accumulation_rounds_average_the_chunks_gradients_and_thread_the_carry_in_order():
+  config = _config("batch_size=6", "optim.batch_gpu=2", "model.mbstd_group=2")  # 3 rounds
+  x = jnp.arange(6.0)[:, None] * jnp.ones((6, 3))
+  params = {"w": jnp.asarray([0.5, -1.0, 2.0])}
+  keys = jax.random.split(jax.random.key(1), 2)
+
+  def loss_fn(params, carry, chunk):
+    drawn = jax.random.uniform(chunk["keys"][0])
+    loss = jnp.mean(jnp.sum(params["w"] * chunk["x"] ** 2, axis=1)) * drawn
+    return loss, (carry * 10 + chunk["x"][0, 0], {"drawn": drawn})
+
+  loss, carry, metrics, grads = stylegan2.accumulate(config, loss_fn, params, 0.0, {"x": x}, keys)
+  assert float(carry) == 24.0  # the rounds' first samples 0, 2, 4, in that order
+  want_loss, want_grads, drawn = 0.0, 0.0, []
+  for r in range(3):
+    round_keys = jnp.stack([jax.random.fold_in(k, r) for k in keys])
+    chunk = {"x": x[2 * r : 2 * r + 2], "keys": round_keys}
+    (value, (_, m)), g = jax.value_and_grad(loss_fn, has_aux=True)(params, 0.0, chunk)
+    want_loss, want_grads = want_loss + value / 3, want_grads + g["w"] / 3
+    drawn.append(float(m["drawn"]))
+  assert len(set(drawn)) == 3  # every round draws its own numbers
+  np.testing.assert_allclose(float(loss), float(want_loss), rtol=1e-6)
+  np.testing.assert_allclose(grads["w"], want_grads, rtol=1e-6)
+  np.testing.assert_allclose(float(metrics["drawn"]), np.mean(drawn), rtol=1e-6)
+  one = _config("batch_size=6", "model.mbstd_group=2")  # batch_gpu 0: one round, the keys as given
+  _, carry, metrics, _ = stylegan2.accumulate(one, loss_fn, params, 0.0, {"x": x}, keys)
+  assert float(carry) == 0.0 and float(metrics["drawn"]) == float(jax.random.uniform(keys[0]))
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, tfds_data_dir):
-  """A :tiny run of 3 iterations (every phase runs at 0 and 2) through the loop, its ADA p moving
-  after every iteration by 4 / 100."""
+  """A :tiny run of 3 iterations (every phase runs at 0 and 2) through the loop, ADA's p due to
+  move after every iteration (by 4 / 100), each phase in two accumulation rounds."""
   config = _config(f"data.data_dir={tfds_data_dir}", "total_steps=3", *FAST_ADA)
   workdir = tmp_path_factory.mktemp("sg2") / "run"
   scalars = train.train_and_evaluate(config, workdir)
@@ -132,6 +161,10 @@ def test_bad_values_are_named():
     run.validate(_config("batch_size=1", "model.mbstd_group=1"))
   with pytest.raises(ConfigError, match="unknown config.model.half_dtype"):
     run.validate(_config("model.half_dtype=float8"))
+  with pytest.raises(ConfigError, match="not a multiple of config.optim.batch_gpu=3 x 1 devices"):
+    run.validate(_config("optim.batch_gpu=3"))
+  with pytest.raises(ConfigError, match="batch_gpu=1 must be a multiple of config.loss.pl_batch"):
+    run.validate(_config("optim.batch_gpu=1"))
   with pytest.raises(ConfigError, match="aug.p=0.2 is for config.aug.mode=fixed only"):
     run.validate(_config("aug.p=0.2"))
   with pytest.raises(ConfigError, match="unknown config.aug.mode 'adaptive'"):

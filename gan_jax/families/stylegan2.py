@@ -80,6 +80,22 @@ def validate_config(config) -> None:
   for key in ("d_reg_interval", "g_reg_interval", "pl_batch_shrink"):
     if loss[key] < 0:
       raise ConfigError(f"config.loss.{key} must be >= 0, got {loss[key]}")
+  per_round = config.optim.batch_gpu * jax.device_count()
+  if config.optim.batch_gpu < 0 or (per_round and config.batch_size % per_round):
+    raise ConfigError(
+      f"config.batch_size={config.batch_size} is not a multiple of config.optim.batch_gpu="
+      f"{config.optim.batch_gpu} x {jax.device_count()} devices (the accumulation rounds)"
+    )
+  if per_round and config.optim.batch_gpu % min(m.mbstd_group, config.optim.batch_gpu):
+    raise ConfigError(
+      f"config.optim.batch_gpu={config.optim.batch_gpu} must be a multiple of "
+      f"config.model.mbstd_group={m.mbstd_group} (D's stddev groups lie within a round)"
+    )
+  if per_round and loss.g_reg_interval and config.optim.batch_gpu % loss.pl_batch_shrink:
+    raise ConfigError(
+      f"config.optim.batch_gpu={config.optim.batch_gpu} must be a multiple of "
+      f"config.loss.pl_batch_shrink={loss.pl_batch_shrink} (the path-length rounds)"
+    )
   ada_lib.validate_config(config)
 
 
@@ -195,48 +211,106 @@ def _update(net: common.NetState, tx, grads, extra=None) -> common.NetState:
   return common.apply_updates(net, tx, _clean(grads), net.batch_stats if extra is None else extra)
 
 
+def _rounds(config) -> int:
+  """Gradient-accumulation rounds per phase: batch / (optim.batch_gpu x devices), as the
+  reference's --batch-gpu; 1 when optim.batch_gpu is 0 (every device's share at once)."""
+  per_round = config.optim.batch_gpu * jax.device_count()
+  return config.batch_size // per_round if per_round else 1
+
+
+def _chunks(x, rounds: int):
+  """[B, ...] -> [rounds, B / rounds, ...]: round r takes the r-th slice of every device's share
+  of the batch (the batch is split over the devices in order), so each round stays on its device."""
+  x = x.reshape(jax.device_count(), rounds, -1, *x.shape[1:])
+  return jnp.swapaxes(x, 0, 1).reshape(rounds, -1, *x.shape[3:])
+
+
+def accumulate(config, loss_fn, params, carry, per_sample, keys):
+  """The mean loss and gradients of a phase over _rounds(config) rounds.
+
+  loss_fn(params, carry, chunk) -> (loss, (carry, metrics)), where chunk is per_sample's slices of
+  a round plus "keys" (that round's PRNG keys: `keys` itself with one round, else each folded with
+  the round's index). The carry (w_avg, the path-length mean, ADA's sums) threads through the rounds
+  in order, as the reference's state does; metrics are averaged over them. The reference sums the
+  rounds' gradients; their mean is the same Adam step (up to eps) and a batch's gradient however
+  it is split. Returns (loss, carry, metrics, grads).
+  """
+  grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+  rounds = _rounds(config)
+  if rounds == 1:
+    (loss, (carry, metrics)), grads = grad_fn(params, carry, {**per_sample, "keys": keys})
+    return loss, carry, metrics, grads
+  chunks = {k: _chunks(v, rounds) for k, v in per_sample.items()}
+  fold = lambda r: jax.vmap(lambda k: jax.random.fold_in(k, r))(keys)  # noqa: E731
+  chunks["keys"] = jax.vmap(fold)(jnp.arange(rounds))
+
+  def round_(acc, chunk):
+    carry, total = acc
+    (loss, (carry, metrics)), grads = grad_fn(params, carry, chunk)
+    return (carry, jax.tree.map(jnp.add, total, (loss, grads))), metrics
+
+  zeros = jax.tree.map(jnp.zeros_like, (jnp.zeros((), jnp.float32), params))
+  (carry, (loss, grads)), metrics = jax.lax.scan(round_, (carry, zeros), chunks)
+  mean = lambda x: x / rounds  # noqa: E731
+  return (
+    mean(loss),
+    carry,
+    jax.tree.map(lambda m: jnp.mean(m, 0), metrics),
+    jax.tree.map(mean, grads),
+  )
+
+
 def g_main(config, state: State, batch, frozen=None):
   del frozen
   g, d, num_ws = _nets(config)
   ada = ada_lib.adjust(config, state.ada, state.step - 1)  # the previous iteration's, if due
-  z_key, noise_key, aug_key, *mix = _keys(state, 0, 6)
+  z_key, *keys = _keys(state, 0, 6)
   z = jax.random.normal(z_key, (batch["image"].shape[0], config.model.z_dim))
 
-  def loss_fn(params):
-    ws, extra = _mapping(config, g, num_ws, params, state.g.batch_stats, z, mix)
+  def loss_fn(params, extra, chunk):
+    noise_key, aug_key, *mix = chunk["keys"]
+    ws, extra = _mapping(config, g, num_ws, params, extra, chunk["z"], mix)
     fake = _synthesis(g, params, extra, ws, noise_key)
     logits = _d(config, d, state.d.params, ada, fake, aug_key)
-    return jnp.mean(jax.nn.softplus(-logits)), (extra, jnp.mean(logits))
+    return jnp.mean(jax.nn.softplus(-logits)), (extra, {"g_fake_logit": jnp.mean(logits)})
 
-  (loss, (extra, fake_logit)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g.params)
+  loss, extra, metrics, grads = accumulate(
+    config, loss_fn, state.g.params, state.g.batch_stats, {"z": z}, jnp.stack(keys)
+  )
   g_state = _update(state.g, _adam(config, config.loss.g_reg_interval), grads, extra)
-  metrics = {"g_loss": loss, "g_fake_logit": fake_logit, "aug_p": ada.p}
-  return state.replace(g=g_state, ada=ada), metrics
+  return state.replace(g=g_state, ada=ada), {"g_loss": loss, **metrics, "aug_p": ada.p}
 
 
 def g_reg(config, state: State, batch, frozen=None):
   """Path-length regularization on batch / pl_batch_shrink latents (loss.py, Gpl)."""
   del frozen
   g, _, num_ws = _nets(config)
-  loss_cfg = config.loss
+  loss_cfg, size = config.loss, config.image_size
   z_key, noise_key, pl_key, *mix = _keys(state, 1, 6)
+  keys = [noise_key, *mix]
   n = batch["image"].shape[0] // loss_cfg.pl_batch_shrink
   z = jax.random.normal(z_key, (n, config.model.z_dim))
+  pl_noise = jax.random.normal(pl_key, (n, size, size, 3)) / math.sqrt(size * size)
 
-  def loss_fn(params):
-    ws, extra = _mapping(config, g, num_ws, params, state.g.batch_stats, z, mix)
-    size = config.image_size
-    pl_noise = jax.random.normal(pl_key, (n, size, size, 3)) / math.sqrt(size * size)
-    synthesis = lambda ws: _synthesis(g, params, extra, ws, noise_key)
-    _, lengths = path_lengths(synthesis, ws, pl_noise)
-    pl_mean = state.pl_mean + (jnp.mean(lengths) - state.pl_mean) * loss_cfg.pl_decay
+  def loss_fn(params, carry, chunk):
+    extra, pl_mean = carry
+    noise_key, *mix = chunk["keys"]
+    ws, extra = _mapping(config, g, num_ws, params, extra, chunk["z"], mix)
+    synthesis = lambda ws: _synthesis(g, params, extra, ws, noise_key)  # noqa: E731
+    _, lengths = path_lengths(synthesis, ws, chunk["pl_noise"])
+    pl_mean = pl_mean + (jnp.mean(lengths) - pl_mean) * loss_cfg.pl_decay
     penalty = jnp.square(lengths - pl_mean)
     loss = jnp.mean(penalty * loss_cfg.pl_weight) * loss_cfg.g_reg_interval
-    return loss, (extra, jax.lax.stop_gradient(pl_mean), jnp.mean(penalty))
+    carry = (extra, jax.lax.stop_gradient(pl_mean))  # a round's mean moves the next one's
+    return loss, (carry, {"pl_penalty": jnp.mean(penalty)})
 
-  (_, (extra, pl_mean, penalty)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g.params)
+  carry = (state.g.batch_stats, state.pl_mean)
+  inputs = {"z": z, "pl_noise": pl_noise}
+  _, (extra, pl_mean), metrics, grads = accumulate(
+    config, loss_fn, state.g.params, carry, inputs, jnp.stack(keys)
+  )
   g_state = _update(state.g, _adam(config, loss_cfg.g_reg_interval), grads, extra)
-  return state.replace(g=g_state, pl_mean=pl_mean), {"pl_penalty": penalty, "pl_mean": pl_mean}
+  return state.replace(g=g_state, pl_mean=pl_mean), {**metrics, "pl_mean": pl_mean}
 
 
 def d_main(config, state: State, batch, frozen=None):
@@ -244,33 +318,37 @@ def d_main(config, state: State, batch, frozen=None):
   del frozen
   g, d, num_ws = _nets(config)
   real = common.to_float_images(batch["image"])
-  z_key, noise_key, fake_aug, real_aug, *mix = _keys(state, 2, 7)
+  z_key, *keys = _keys(state, 2, 7)
   z = jax.random.normal(z_key, (real.shape[0], config.model.z_dim))
-  ws, extra = _mapping(config, g, num_ws, state.g.params, state.g.batch_stats, z, mix)
-  fake = jax.lax.stop_gradient(_synthesis(g, state.g.params, extra, ws, noise_key))
 
-  def loss_fn(params):
+  def loss_fn(params, carry, chunk):
+    extra, ada = carry
+    noise_key, fake_aug, real_aug, *mix = chunk["keys"]
+    ws, extra = _mapping(config, g, num_ws, state.g.params, extra, chunk["z"], mix)
+    fake = jax.lax.stop_gradient(_synthesis(g, state.g.params, extra, ws, noise_key))
     fake_logits = _d(config, d, params, state.ada, fake, fake_aug)
-    real_logits = _d(config, d, params, state.ada, real, real_aug)
+    real_logits = _d(config, d, params, state.ada, chunk["real"], real_aug)
     loss = jnp.mean(jax.nn.softplus(fake_logits)) + jnp.mean(jax.nn.softplus(-real_logits))
-    return loss, (real_logits, jnp.mean(fake_logits))
+    ada = ada_lib.accumulate(config, ada, jax.lax.stop_gradient(real_logits))
+    metrics = {
+      "d_real_logit": jnp.mean(real_logits),
+      "d_fake_logit": jnp.mean(fake_logits),
+      "d_real_sign": jnp.mean(jnp.sign(real_logits)),  # what ADA steers toward aug.target
+    }
+    return loss, ((extra, ada), metrics)
 
-  (loss, (real_logits, fake_logit)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-    state.d.params
+  carry = (state.g.batch_stats, state.ada)
+  inputs = {"z": z, "real": real}
+  loss, (extra, ada), metrics, grads = accumulate(
+    config, loss_fn, state.d.params, carry, inputs, jnp.stack(keys)
   )
   d_state = _update(state.d, _adam(config, config.loss.d_reg_interval), grads)
   beta = ema_beta(config, state.step)
   ema = jax.tree.map(lambda e, p: p + (e - p) * beta, state.g_ema.params, state.g.params)
   g_state = state.g.replace(batch_stats=extra)
-  metrics = {
-    "d_loss": loss,
-    "d_real_logit": jnp.mean(real_logits),
-    "d_fake_logit": fake_logit,
-    "d_real_sign": jnp.mean(jnp.sign(real_logits)),  # what ADA steers toward aug.target
-  }
-  ada = ada_lib.accumulate(config, state.ada, real_logits)
   g_ema = common.NetState(ema, extra, ())
-  return state.replace(d=d_state, g=g_state, g_ema=g_ema, ada=ada), metrics
+  state = state.replace(d=d_state, g=g_state, g_ema=g_ema, ada=ada)
+  return state, {"d_loss": loss, **metrics}
 
 
 def d_reg(config, state: State, batch, frozen=None):
@@ -278,15 +356,18 @@ def d_reg(config, state: State, batch, frozen=None):
   del frozen
   _, d, _ = _nets(config)
   real = common.to_float_images(batch["image"])
-  (aug_key,) = _keys(state, 3, 1)
+  keys = _keys(state, 3, 1)
 
-  def loss_fn(params):
-    penalty = r1_penalty(lambda x: _d(config, d, params, state.ada, x, aug_key), real)
-    return jnp.mean(penalty * (r1_gamma(config) / 2)) * config.loss.d_reg_interval, penalty
+  def loss_fn(params, carry, chunk):
+    (aug_key,) = chunk["keys"]
+    discriminator = lambda x: _d(config, d, params, state.ada, x, aug_key)  # noqa: E731
+    penalty = r1_penalty(discriminator, chunk["real"])
+    loss = jnp.mean(penalty * (r1_gamma(config) / 2)) * config.loss.d_reg_interval
+    return loss, (carry, {"r1_penalty": jnp.mean(penalty)})
 
-  (_, penalty), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.d.params)
+  _, _, metrics, grads = accumulate(config, loss_fn, state.d.params, (), {"real": real}, keys)
   d_state = _update(state.d, _adam(config, config.loss.d_reg_interval), grads)
-  return state.replace(d=d_state), {"r1_penalty": jnp.mean(penalty)}
+  return state.replace(d=d_state), metrics
 
 
 def steps(config):
