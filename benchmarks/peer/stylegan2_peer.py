@@ -2,9 +2,10 @@
 d72cc7d) on the CPU, at gan_jax's settings: one JSON line.
 
   python benchmarks/peer/stylegan2_peer.py --src=TREE [--res=32 --batch=16 --zdim=64 \
-      --cbase=1024 --cmax=64 --map=2 --mbstd=4 --iters=32 --threads=2]
+      --cbase=1024 --cmax=64 --map=2 --mbstd=4 --iters=32 --threads=2 --augpipe=bgc --p=0.2]
 
-It builds the official Generator, its EMA copy, Discriminator, StyleGAN2Loss (no augmentation) and
+It builds the official Generator, its EMA copy, Discriminator, StyleGAN2Loss (with its AugmentPipe
+at a fixed p when --augpipe is given: the reference's --aug=fixed) and
 the two Adam optimizers with the lazy-regularization correction, then runs iterations as the
 official training loop does (Gmain, Greg every 4, Dmain, Dreg every 16, then the G EMA) on random
 real images, and reports seconds per iteration (after 2 warm-up iterations, which run every
@@ -22,6 +23,24 @@ import time
 import types
 import warnings
 
+# train.py's augpipe_specs, as arguments of AugmentPipe (the ones these benchmarks use).
+AUGPIPE_SPECS = {
+  "bgc": dict(
+    xflip=1,
+    rotate90=1,
+    xint=1,
+    scale=1,
+    rotate=1,
+    aniso=1,
+    xfrac=1,
+    brightness=1,
+    contrast=1,
+    lumaflip=1,
+    hue=1,
+    saturation=1,
+  ),
+}
+
 
 def _stub_missing_modules():
   for name in ("pkg_resources", "requests"):
@@ -38,6 +57,8 @@ def main():
   p.add_argument("--mbstd", type=int, default=4)
   p.add_argument("--iters", type=int, default=32)
   p.add_argument("--threads", type=int, default=0)
+  p.add_argument("--augpipe", default="", help="e.g. bgc; empty: no augmentation")
+  p.add_argument("--p", type=float, default=0.2, help="the augment probability with --augpipe")
   args = p.parse_args()
 
   import numpy as np
@@ -49,9 +70,10 @@ def main():
   sys.path.insert(0, args.src)
   with warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    from torch_utils.ops import bias_act, upfirdn2d
+    from torch_utils.ops import bias_act, grid_sample_gradfix, upfirdn2d
+    from training import augment, networks
     from training import loss as loss_lib
-    from training import networks
+  grid_sample_gradfix.enabled = False  # torch's own grid_sample (the custom op wants CUDA)
   for module in (bias_act, upfirdn2d):
     module._init = lambda: False  # their pure-PyTorch paths (no CUDA plugins on a CPU)
 
@@ -75,7 +97,13 @@ def main():
   ).train()
   G_ema = copy.deepcopy(G).eval()
   gamma = 0.0002 * args.res**2 / args.batch  # --cfg=auto's rule
-  loss = loss_lib.StyleGAN2Loss(torch.device("cpu"), G.mapping, G.synthesis, D, r1_gamma=gamma)
+  pipe = None
+  if args.augpipe:
+    pipe = augment.AugmentPipe(**AUGPIPE_SPECS[args.augpipe]).train().requires_grad_(False)
+    pipe.p.copy_(torch.as_tensor(args.p))
+  loss = loss_lib.StyleGAN2Loss(
+    torch.device("cpu"), G.mapping, G.synthesis, D, augment_pipe=pipe, r1_gamma=gamma
+  )
   phases = []
   for name, module, interval in [("G", G, 4), ("D", D, 16)]:
     ratio = interval / (interval + 1)
@@ -122,6 +150,8 @@ def main():
         "res": args.res,
         "batch": args.batch,
         "iters": args.iters,
+        "augpipe": args.augpipe or None,
+        "p": args.p if args.augpipe else None,
         "sec_per_iter": round(sec, 4),
         "images_per_sec": round(args.batch / sec, 1),
         "np": np.__version__,
