@@ -135,7 +135,10 @@ def _bce_with_logits(logits, target: float):
 
 
 def generator_forward(g, real_a, real_b) -> dict:
-  """Every generator output the G loss needs; `g(name, x)` applies a2b or b2a."""
+  """Every generator output the G loss needs; `g(name, x)` applies a2b or b2a. Keys: fake_<domain>
+  (the translation into it), rec_<domain> (the cycle back to it), idt_<domain> (its images
+  through the generator into it) and cam_<generator>_<domain> (that generator's CAM logits on that
+  domain's real images)."""
   out = {}
   out["fake_b"], out["cam_a2b_a"], _ = g("a2b", real_a)
   out["fake_a"], out["cam_b2a_b"], _ = g("b2a", real_b)
@@ -160,20 +163,20 @@ def discriminator_terms(d, real_a, real_b, fake_a, fake_b) -> dict:
 
 
 def generator_terms(config, d, out, real_a, real_b) -> dict:
-  """The G loss's weighted terms, per generator: adversarial (the four D's, patch and CAM),
-  cycle, identity and CAM (its attention logits: source domain -> 1, target domain -> 0)."""
-  w = config.loss
+  """The G loss's weighted terms, per generator: adversarial (the target domain's two D's, patch
+  and CAM logits), cycle, identity, and CAM (its attention logits: source domain -> 1, target
+  domain -> 0)."""
+  w, real = config.loss, {"a": real_a, "b": real_b}
   l1 = lambda x, y: jnp.mean(jnp.abs(x - y))
   terms = {}
-  for g, target, source, real in (("a2b", "b", "a", real_a), ("b2a", "a", "b", real_b)):
+  for g, source, target in (("a2b", "a", "b"), ("b2a", "b", "a")):
     adversarial = 0.0
     for scale in SCALES:
       logits, cam, _ = d(f"{scale}_{target}", out[f"fake_{target}"])
       adversarial += LSGAN.g_loss(logits) + LSGAN.g_loss(cam)
     terms[f"g_adv_{g}"] = w.adversarial * adversarial
-    terms[f"cycle_{source}"] = w.cycle * l1(out[f"rec_{source}"], real)
-    target_real = real_b if target == "b" else real_a
-    terms[f"idt_{target}"] = w.identity * l1(out[f"idt_{target}"], target_real)
+    terms[f"cycle_{source}"] = w.cycle * l1(out[f"rec_{source}"], real[source])
+    terms[f"idt_{target}"] = w.identity * l1(out[f"idt_{target}"], real[target])
     cam = _bce_with_logits(out[f"cam_{g}_{source}"], 1.0)
     terms[f"cam_{g}"] = w.cam * (cam + _bce_with_logits(out[f"cam_{g}_{target}"], 0.0))
   return terms
@@ -195,7 +198,8 @@ def train_step(config, state: State, batch, frozen=None):
   def d_loss_fn(d_params):
     d = unpaired.NetRunner(d_nets, d_params, state.d.batch_stats)
     terms = discriminator_terms(d, real_a, real_b, fake_a, fake_b)
-    return config.loss.adversarial * sum(terms.values()), (d.stats, terms)
+    terms = {k: config.loss.adversarial * v for k, v in terms.items()}
+    return sum(terms.values()), (d.stats, terms)
 
   (d_loss, (d_stats, d_terms)), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(
     state.d.params
