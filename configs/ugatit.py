@@ -38,7 +38,7 @@ def get_config(arg=None):
   c.batch_size = 1  # main.py --batch_size 1
   c.log_every = 100
   c.sample_every = 1000  # main.py --print_freq 1000 (its sample images)
-  # main.py --save_freq 100000; the state at 256 px is ~6.5 GB (two 268 M-weight MLPs, Adam).
+  # main.py --save_freq 100000; the state at 256 px is 7.5 GiB (558 M G and 113 M D weights, Adam).
   c.checkpoint_every = 10_000
 
   c.data.name = "toon/unpaired"  # embedded photo / cartoon domains (gan_jax/data/toon.py)
