@@ -103,6 +103,27 @@ PAPER_SETTINGS = {
     "aug.interval": 4,
     "aug.kimg": 500.0,
   },
+  "ugatit": {  # znxlwm/UGATIT-pytorch main.py defaults
+    "image_size": 256,
+    "batch_size": 1,
+    "total_steps": 1_000_000,
+    "data.load_size": 286,
+    "data.crop": "random",
+    "data.flip": True,
+    "model.light": False,
+    "model.features": 64,
+    "model.g_blocks": 4,
+    "model.global_layers": 7,
+    "model.local_layers": 5,
+    "optim.lr": 1e-4,
+    "optim.b1": 0.5,
+    "optim.b2": 0.999,
+    "optim.weight_decay": 1e-4,
+    "loss.adversarial": 1.0,
+    "loss.cycle": 10.0,
+    "loss.identity": 10.0,
+    "loss.cam": 1000.0,
+  },
 }
 
 
