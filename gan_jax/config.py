@@ -36,6 +36,7 @@ ALIGNED_TEST = ("auto", "yes", "no")  # config.eval.aligned_test
 # A name ending in "." is a whole section.
 RESUMABLE_KEYS = (
   "total_steps",
+  "fsdp_min_size",
   "log_every",
   "progress_secs",
   "sample_every",
@@ -259,6 +260,9 @@ def validate_common(config: ml_collections.ConfigDict) -> None:
     value = config.get(key, 0)
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
       raise ConfigError(f"config.{key} must be >= 0 (0 = never), got {value!r}")
+  fsdp = config.get("fsdp_min_size", 0)
+  if not isinstance(fsdp, int) or isinstance(fsdp, bool) or fsdp < 0:
+    raise ConfigError(f"config.fsdp_min_size must be >= 0 (0 = replicate every leaf), got {fsdp!r}")
   if "eval" in config and "aligned_test" in config.eval:
     check_choice(config, "eval.aligned_test", ALIGNED_TEST)
   parse_seeds(config.get("sample", {}).get("seeds", ""))
@@ -306,6 +310,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.seed = 0  # everything random (init, noise, data order, augmentation) derives from it
   c.total_steps = 1  # optimisation steps (one D and one G update each)
   c.batch_size = 1  # global batch, split over all devices of all processes
+  # State leaves (params, optimizer moments) of at least this many elements are split over the
+  # devices instead of replicated (FSDP); 0: every leaf replicated. Same numbers either way.
+  c.fsdp_min_size = 0
   c.image_size = 64  # training resolution (square)
   c.log_every = 100  # console + TensorBoard scalars
   c.progress_secs = 10.0  # also a console line at least this often (seconds; 0 = only log_every)

@@ -1,7 +1,8 @@
 """Device mesh, shardings and multi-host set-up.
 
 Data parallelism is a `data` mesh axis over every device of every process: the global batch is
-split along it, params are replicated. Each process feeds only its own slice of the batch, and
+split along it, params are replicated (or, from config.fsdp_min_size elements up, split along
+it too: `state_sharding`). Each process feeds only its own slice of the batch, and
 `jax.make_array_from_process_local_data` assembles the global array, so the same code runs on one
 CPU, 8 fake CPU devices, several local processes, a GPU host or a TPU pod.
 """
@@ -56,6 +57,27 @@ def make_mesh(devices=None) -> Mesh:
 
 def replicated(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, PartitionSpec())
+
+
+def state_sharding(abstract_state, mesh: Mesh, min_size: int):
+  """Where each leaf of the training state lives: replicated (data parallel), except that leaves
+  of at least `min_size` elements (0: none) are split along their largest axis that the `data`
+  axis divides, FSDP-style: a big param and its optimizer moments alike, each device holding
+  1 / devices of it. jit gathers a split param where a step uses it whole; the numbers are the
+  replicated run's, up to summation order."""
+  devices = mesh.shape[DATA_AXIS]
+
+  def rule(leaf):
+    if not min_size or devices == 1 or leaf.size < min_size:
+      return replicated(mesh)
+    axes = [i for i in np.argsort(leaf.shape)[::-1] if leaf.shape[i] % devices == 0]
+    if not axes:
+      return replicated(mesh)
+    spec = [None] * leaf.ndim
+    spec[axes[0]] = DATA_AXIS
+    return NamedSharding(mesh, PartitionSpec(*spec))
+
+  return jax.tree.map(rule, abstract_state)
 
 
 def batch_sharding(mesh: Mesh) -> NamedSharding:

@@ -70,8 +70,9 @@ class RunSetup:
     }
     create = functools.partial(self.family.create_state, config, example_batch=spec)
     abstract = jax.eval_shape(create, jax.random.key(0))
-    # Data parallel: every leaf replicated. A family may later shard big params on a model axis.
-    self.state_sharding = jax.tree.map(lambda _: self.replicated, abstract)
+    self.state_sharding = parallel.state_sharding(
+      abstract, self.mesh, config.get("fsdp_min_size", 0)
+    )
     self.abstract_state = _with_sharding(abstract, self.state_sharding)
     self._create = jax.jit(create, out_shardings=self.state_sharding)
 

@@ -25,9 +25,10 @@ def test_eight_devices_match_one(tfds_data_dir):
   assert result.returncode == 0, result.stderr[-3000:]
   out = json.loads(result.stdout.strip().splitlines()[-1])
   assert out["devices"] == 8
-  assert out["param_devices"] == [[1], [8]]  # replicated on 1, then on all 8 devices
+  assert out["param_devices"] == [[1], [8], [8]]  # on 1, then on all 8 devices
+  assert out["split_leaves"][:2] == [0, 0] and out["split_leaves"][2] > 0, out
   # Batch norm and the losses reduce over the global batch either way: only summation order differs.
-  assert out["max_abs_diff"] < 1e-5, out
+  assert out["max_abs_diff"] < 1e-5 and out["fsdp_max_abs_diff"] < 1e-5, out
   assert "config.batch_size=12 is not divisible by the 8 devices" in out["indivisible"]
 
 
