@@ -22,16 +22,15 @@ import numpy as np
 import pytest
 
 from gan_jax.nets import augment
+from tests import golden
 from tests.scripts import make_stylegan_augment_fixtures as fixtures
 
 SRC = os.environ.get("STYLEGAN2_ADA_SRC")
 KEY = jax.random.PRNGKey(0)
 
 
-@functools.cache
 def _fixture() -> dict[str, np.ndarray]:
-  with np.load(fixtures.FIXTURE) as data:
-    return {k: data[k] for k in data.files}
+  return golden.arrays(fixtures.FIXTURE)
 
 
 @functools.cache

@@ -19,16 +19,15 @@ import pytest
 
 from gan_jax.families import stylegan2 as family
 from gan_jax.nets import stylegan2
+from tests import golden
 from tests.scripts import make_stylegan2_net_fixtures as fixtures
 from tests.scripts import make_stylegan_fixtures as ops_fixtures
 
 SRC = os.environ.get("STYLEGAN2_ADA_SRC")
 
 
-@functools.cache
 def _fixture() -> dict[str, np.ndarray]:
-  with np.load(fixtures.FIXTURE) as data:
-    return {k: data[k] for k in data.files}
+  return golden.arrays(fixtures.FIXTURE)
 
 
 @functools.cache

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from gan_jax.nets import stylegan_ops as ops
+from tests import golden
 from tests.scripts import make_stylegan_fixtures as fixtures
 
 SRC = os.environ.get("STYLEGAN2_ADA_SRC")
@@ -27,10 +28,8 @@ def _official():
   return fixtures.load_official(SRC)
 
 
-@functools.cache
 def _fixture() -> dict[str, np.ndarray]:
-  with np.load(fixtures.FIXTURE) as data:
-    return {k: data[k] for k in data.files}
+  return golden.arrays(fixtures.FIXTURE)
 
 
 def _reference(case) -> dict[str, np.ndarray]:

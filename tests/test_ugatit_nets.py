@@ -18,15 +18,14 @@ import numpy as np
 import pytest
 
 from gan_jax.nets import ugatit
+from tests import golden
 from tests.scripts import make_ugatit_fixtures as fixtures
 
 SRC = os.environ.get("UGATIT_SRC")
 
 
-@functools.cache
 def _fixture() -> dict[str, np.ndarray]:
-  with np.load(fixtures.FIXTURE) as data:
-    return {k: data[k] for k in data.files}
+  return golden.arrays(fixtures.FIXTURE)
 
 
 @functools.cache
