@@ -87,6 +87,9 @@ def get_config(arg=None):
     c.log_every, c.sample_every, c.checkpoint_every = 50, 500, 500
     model.z_dim = model.w_dim = 64
     model.channel_base, model.channel_max, model.num_fp16_res = 1024, 64, 0
+    # R1 weight 1, not the auto rule's 0.0128: with that, the shapes collapsed to black by 1,000
+    # steps (docs/results.md, StyleGAN2).
+    loss.r1_gamma = 1.0
   elif preset == "tiny":
     c.image_size, c.batch_size, c.total_steps = 16, 4, 4
     c.log_every, c.sample_every, c.checkpoint_every = 1, 2, 2
