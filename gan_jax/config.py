@@ -265,14 +265,18 @@ def validate_common(config: ml_collections.ConfigDict) -> None:
     raise ConfigError(f"config.fsdp_min_size must be >= 0 (0 = replicate every leaf), got {fsdp!r}")
   if "eval" in config and "aligned_test" in config.eval:
     check_choice(config, "eval.aligned_test", ALIGNED_TEST)
-  parse_seeds(config.get("sample", {}).get("seeds", ""))
+  sample_cfg = config.get("sample", {})
+  for key in ("seeds", "mix_rows", "mix_cols", "mix_styles"):
+    parse_seeds(sample_cfg.get(key, ""), f"config.sample.{key}")
+  if bool(sample_cfg.get("mix_rows", "")) != bool(sample_cfg.get("mix_cols", "")):
+    raise ConfigError("config.sample.mix_rows and config.sample.mix_cols go together: give both")
   weights = config.get("eval", {}).get("inception_weights", "")
   if weights and not pathlib.Path(weights).expanduser().is_file():
     raise ConfigError(f"config.eval.inception_weights: no such file {weights}")
 
 
-def parse_seeds(text: str) -> list[int]:
-  """'0-3,42' -> [0, 1, 2, 3, 42]; '' -> []."""
+def parse_seeds(text: str, key: str = "config.sample.seeds") -> list[int]:
+  """'0-3,42' -> [0, 1, 2, 3, 42]; '' -> []. `key` names the setting in errors."""
   seeds = []
   for part in filter(None, (p.strip() for p in str(text).split(","))):
     first, dash, last = part.partition("-")
@@ -281,9 +285,7 @@ def parse_seeds(text: str) -> list[int]:
     except ValueError:
       low = high = -1
     if low < 0 or high < low or high >= 2**32:
-      raise ConfigError(
-        f"config.sample.seeds: {part!r} is not a seed or a range like 0-7 (seeds 0 to 2**32 - 1)"
-      )
+      raise ConfigError(f"{key}: {part!r} is not a number or a range like 0-7 (0 to 2**32 - 1)")
     seeds += range(low, high + 1)
   return seeds
 
@@ -355,6 +357,11 @@ def base_config() -> ml_collections.ConfigDict:
   # generate.py draws it (numpy RandomState(seed).randn(z_dim)), so seeds name the same latents.
   c.sample.seeds = ""
   c.sample.truncation_psi = 1.0  # families with a mapping net: w -> w_avg + psi * (w - w_avg)
+  # A style-mixing grid (NVlabs' style_mixing.py) instead: seeds of the rows and the columns, and
+  # the style layers (ws indices) each cell takes from its column's latent. Families that can.
+  c.sample.mix_rows = ""
+  c.sample.mix_cols = ""
+  c.sample.mix_styles = "0-6"
 
   c.eval = ml_collections.ConfigDict()
   c.eval.batch_size = 16  # images per forward pass in --mode=eval and --mode=translate

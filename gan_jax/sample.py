@@ -1,6 +1,7 @@
 """--mode=sample: a grid and one PNG per sample from the newest checkpoint of a run; with
-config.sample.seeds, one image per seed (unconditional families), at config.sample.truncation_psi
-where the family truncates."""
+config.sample.seeds, one image per seed (unconditional families); with config.sample.mix_rows and
+mix_cols, a style-mixing grid (families that mix styles); at config.sample.truncation_psi where
+the family truncates."""
 
 import functools
 import json
@@ -15,20 +16,50 @@ from gan_jax import parallel, run, samples
 from gan_jax.errors import UserError
 
 
+def _latents(config, seeds):
+  """NVlabs' generate.py latents: numpy RandomState(seed).randn(z_dim), one per seed."""
+  return np.stack([np.random.RandomState(s).randn(config.model.z_dim) for s in seeds])
+
+
+def _style_mixing_grid(config, family, state, rows):
+  """The style-mixing grid of NVlabs' style_mixing.py: a black corner, the column seeds' images
+  along the top, the row seeds' down the left, and in each cell the row's ws with the styles of
+  config.sample.mix_styles taken from the column's. Returns (grid, file names)."""
+  cols = config_lib.parse_seeds(config.sample.mix_cols, "config.sample.mix_cols")
+  styles = config_lib.parse_seeds(config.sample.mix_styles, "config.sample.mix_styles")
+  mix = jax.jit(functools.partial(family.style_mix, config), static_argnums=3)
+  row_images, col_images, mixed = jax.device_get(
+    mix(state, _latents(config, rows), _latents(config, cols), tuple(styles))
+  )
+  top = np.concatenate([-np.ones_like(row_images[:1]), col_images])[None]  # black corner
+  grid = np.concatenate([top, np.concatenate([row_images[:, None], mixed], axis=1)])
+  names = ["corner.png", *(f"col{c:04d}.png" for c in cols)]
+  for r in rows:
+    names += [f"row{r:04d}.png", *(f"row{r:04d}-col{c:04d}.png" for c in cols)]
+  return grid, names
+
+
 def sample(config, workdir) -> pathlib.Path:
   """Writes a grid and individual PNGs from the newest checkpoint; returns their folder."""
   workdir = run.prepare_workdir(workdir)
   family = run.validate(config)
   seeds = config_lib.parse_seeds(config.sample.get("seeds", ""))
+  mix_rows = config_lib.parse_seeds(config.sample.get("mix_rows", ""), "config.sample.mix_rows")
   psi = config.sample.get("truncation_psi", 1.0)
   if seeds and family.generate is None:
     raise UserError(f"config.sample.seeds: {family.name} translates; seeds are for generators")
+  if mix_rows and family.style_mix is None:
+    raise UserError(f"config.sample.mix_rows: {family.name} has no style mixing")
   if psi != 1.0 and not family.truncation:
     raise UserError(f"config.sample.truncation_psi={psi}: {family.name} has no truncation")
   setup, state, step = run.restore_newest(config, workdir)
-  if seeds:
-    z = np.stack([np.random.RandomState(s).randn(config.model.z_dim) for s in seeds])
-    images = jax.device_get(jax.jit(functools.partial(family.generate, config))(state, z))
+  if mix_rows:
+    grid, names = _style_mixing_grid(config, family, state, mix_rows)
+    out = workdir / "samples" / f"mixing_step_{step:07d}_psi{psi:g}"
+  elif seeds:
+    images = jax.device_get(
+      jax.jit(functools.partial(family.generate, config))(state, _latents(config, seeds))
+    )
     grid = samples.as_grid(images)
     names = [f"seed{s:04d}.png" for s in seeds]
     out = workdir / "samples" / f"seeds_step_{step:07d}_psi{psi:g}"
@@ -43,6 +74,8 @@ def sample(config, workdir) -> pathlib.Path:
     for name, image in zip(names, images, strict=True):
       samples.save_png(out / name, image)
     info = {"step": step, "num": len(images), "seeds": seeds, "truncation_psi": psi}
+    if mix_rows:
+      info.update({k: config.sample[k] for k in ("mix_rows", "mix_cols", "mix_styles")})
     (out / "info.json").write_text(json.dumps(info) + "\n")
     logging.info("wrote %d samples and grid.png to %s", len(images), out)
   return out

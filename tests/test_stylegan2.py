@@ -198,6 +198,31 @@ def test_sample_mode_draws_nvlabs_seeds_and_truncates(trained):
     np.testing.assert_array_equal(np.asarray(Image.open(out / name)), first)
 
 
+def test_style_mixing_grid_takes_the_chosen_styles_from_the_column_seeds(trained):
+  config, _, state, _, workdir = trained
+  from gan_jax import sample  # noqa: PLC0415
+
+  num_ws = stylegan2.nets.SynthesisNetwork(config.image_size, channel_base=64).num_ws
+  read = lambda out, name: np.asarray(Image.open(out / name))  # noqa: E731
+  mix = ["sample.mix_rows=1,2", "sample.mix_cols=3-5", f"data.data_dir={config.data.data_dir}"]
+  every = _config(*mix, f"sample.mix_styles=0-{num_ws - 1}")
+  out = sample.sample(every, workdir)
+  assert len(list(out.glob("*.png"))) == 3 * 4 + 1  # the cells, the corner and grid.png
+  assert not read(out, "corner.png").any()  # black
+  z3 = np.random.RandomState(3).randn(1, config.model.z_dim)  # as NVlabs' scripts draw it
+  want = samples.to_uint8(np.asarray(stylegan2.generate(config, state, jnp.asarray(z3))))[0]
+  np.testing.assert_array_equal(read(out, "col0003.png"), want)
+  np.testing.assert_array_equal(read(out, "row0001-col0003.png"), want)  # every style: column's
+  coarse = sample.sample(_config(*mix, "sample.mix_styles=0-1"), workdir)
+  cell = read(coarse, "row0002-col0004.png")
+  assert not np.array_equal(cell, read(coarse, "row0002.png"))
+  assert not np.array_equal(cell, read(coarse, "col0004.png"))
+  with pytest.raises(ConfigError, match=f"a 16 px generator has styles 0-{num_ws - 1}"):
+    run.validate(_config(*mix, "sample.mix_styles=0-99"))
+  with pytest.raises(ConfigError, match="mix_rows and config.sample.mix_cols go together"):
+    run.validate(_config("sample.mix_rows=1"))
+
+
 def test_sample_options_a_family_cannot_use_are_refused(tmp_path):
   from gan_jax import sample  # noqa: PLC0415
 
@@ -205,8 +230,13 @@ def test_sample_options_a_family_cannot_use_are_refused(tmp_path):
   with pytest.raises(UserError, match="dcgan has no truncation"):
     sample.sample(dcgan, tmp_path / "run")
   pix2pix = config_lib.load_config(str(ROOT / "configs/pix2pix.py:tiny"), ["sample.seeds=1"])
+  mixing = config_lib.load_config(
+    str(ROOT / "configs/dcgan.py:tiny"), ["sample.mix_rows=1", "sample.mix_cols=2"]
+  )
+  with pytest.raises(UserError, match="dcgan has no style mixing"):
+    sample.sample(mixing, tmp_path / "run")
   with pytest.raises(UserError, match="pix2pix translates; seeds are for generators"):
     sample.sample(pix2pix, tmp_path / "run")
-  with pytest.raises(ConfigError, match="'3-1' is not a seed or a range"):
+  with pytest.raises(ConfigError, match="config.sample.seeds: '3-1' is not a number or a range"):
     run.validate(_config("sample.seeds=0,3-1"))
   assert not (tmp_path / "run").exists()

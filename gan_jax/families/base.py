@@ -85,6 +85,9 @@ class Family:
   frozen: Callable[[Any], Any] | None = None
   advice: Callable[[Any], list[str]] = lambda config: []
   truncation: bool = False  # generate honours config.sample.truncation_psi
+  # style_mix(config, state, z_rows, z_cols, styles) -> (row images [R], column images [C],
+  # mixed [R, C]): each row latent's ws with the given style layers taken from each column's.
+  style_mix: Callable[..., Any] | None = None
 
   @property
   def translates(self) -> bool:

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gan_jax.config import check_choice
+from gan_jax.config import check_choice, parse_seeds
 from gan_jax.errors import ConfigError
 from gan_jax.families import ada as ada_lib
 from gan_jax.families import base, common
@@ -95,6 +95,13 @@ def validate_config(config) -> None:
     raise ConfigError(
       f"config.optim.batch_gpu={config.optim.batch_gpu} must be a multiple of "
       f"config.loss.pl_batch_shrink={loss.pl_batch_shrink} (the path-length rounds)"
+    )
+  num_ws = nets.SynthesisNetwork(config.image_size, channel_base=m.channel_base).num_ws
+  styles = parse_seeds(config.sample.get("mix_styles", ""), "config.sample.mix_styles")
+  if config.sample.get("mix_rows") and styles and max(styles) >= num_ws:
+    raise ConfigError(
+      f"config.sample.mix_styles={config.sample.mix_styles!r}: a {r} px generator has styles "
+      f"0-{num_ws - 1}"
     )
   ada_lib.validate_config(config)
 
@@ -405,6 +412,30 @@ def generate(config, state: State, z, rng=None):
   return jnp.clip(images, -1.0, 1.0)
 
 
+def style_mix(config, state: State, z_rows, z_cols, styles):
+  """NVlabs' style_mixing.py: the EMA generator's ws (truncated by config.sample.truncation_psi,
+  constant noise) of every row and column latent, and for each (row, column) the row's ws with
+  the style layers in `styles` (indices into ws) taken from the column's."""
+  g, _, num_ws = _nets(config)
+  variables = {"params": state.g_ema.params, **state.g_ema.batch_stats}
+  z = jnp.concatenate([z_rows, z_cols])
+  labels = jnp.zeros((z.shape[0], NO_LABELS))
+  psi = config.sample.get("truncation_psi", 1.0)
+  map_ = lambda m, z: m.mapping(z, labels, truncation_psi=psi)  # noqa: E731
+  ws = g.apply(variables, z, method=map_)
+  rows, cols = ws[: len(z_rows)], ws[len(z_rows) :]
+  take = jnp.zeros(num_ws, bool).at[jnp.asarray(styles)].set(True)[None, None, :, None]
+  mixed = jnp.where(take, cols[None], rows[:, None])  # [R, C, num_ws, w_dim]
+  all_ws = jnp.concatenate([rows, cols, mixed.reshape(-1, *ws.shape[1:])])
+  images = jnp.clip(
+    _synthesis(g, state.g_ema.params, state.g_ema.batch_stats, all_ws, jax.random.key(0), "const"),
+    -1.0,
+    1.0,
+  )
+  r, c = len(z_rows), len(z_cols)
+  return images[:r], images[r : r + c], images[r + c :].reshape(r, c, *images.shape[1:])
+
+
 sample_inputs = base.latent_sample_inputs
 sample_images = base.generated_grid(generate)
 
@@ -417,6 +448,7 @@ FAMILY = base.Family(
   schedule=schedule,
   generate=generate,
   truncation=True,
+  style_mix=style_mix,
   sample_inputs=sample_inputs,
   sample_images=sample_images,
 )
