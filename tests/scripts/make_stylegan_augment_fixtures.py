@@ -119,20 +119,9 @@ def main():
   src = os.environ.get("STYLEGAN2_ADA_SRC")
   if not src:
     sys.exit("set STYLEGAN2_ADA_SRC to a checkout of NVlabs/stylegan2-ada-pytorch (see the top)")
-  import subprocess
-
-  import torch
 
   official = load_augment(src)
-  try:
-    commit = subprocess.run(
-      ["git", "-C", src, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-    ).stdout.strip()
-  except (OSError, subprocess.CalledProcessError):
-    commit = "unknown"
-  if commit != COMMIT:
-    print(f"warning: the tree is at {commit}, the fixture documents {COMMIT}", file=sys.stderr)
-  arrays = {"meta/commit": np.array(commit), "meta/torch": np.array(torch.__version__)}
+  arrays = ops_fixtures.provenance(src, COMMIT)
   for case in CASES:
     inputs = make_inputs(case["shape"])
     for k, v in inputs.items():

@@ -371,6 +371,22 @@ def run_official(official, case, inputs) -> dict[str, np.ndarray]:
   return result
 
 
+def provenance(src: str, commit: str) -> dict[str, np.ndarray]:
+  """The fixture's meta arrays: the official tree's commit (warned about when it is not `commit`,
+  the one the fixture documents) and torch's version."""
+  import torch  # noqa: PLC0415
+
+  try:
+    head = subprocess.run(
+      ["git", "-C", src, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+  except (OSError, subprocess.CalledProcessError):
+    head = "unknown"
+  if head != commit:
+    print(f"warning: the tree is at {head}, the fixture documents {commit}", file=sys.stderr)
+  return {"meta/commit": np.array(head), "meta/torch": np.array(torch.__version__)}
+
+
 def main():
   src = os.environ.get("STYLEGAN2_ADA_SRC")
   if not src:
@@ -379,15 +395,7 @@ def main():
 
   torch.set_grad_enabled(True)
   official = load_official(src)
-  try:
-    commit = subprocess.run(
-      ["git", "-C", src, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-    ).stdout.strip()
-  except (OSError, subprocess.CalledProcessError):
-    commit = "unknown"
-  if commit != COMMIT:
-    print(f"warning: the tree is at {commit}, the fixture documents {COMMIT}", file=sys.stderr)
-  arrays = {"meta/commit": np.array(commit), "meta/torch": np.array(torch.__version__)}
+  arrays = provenance(src, COMMIT)
   for case in CASES:
     inputs = make_inputs(case)
     arrays.update({f"{case['name']}/{k}": v for k, v in inputs.items()})

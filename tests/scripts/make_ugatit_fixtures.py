@@ -28,12 +28,12 @@ With UGATIT_SRC set, tests/test_ugatit_nets.py also compares against the tree li
 import importlib.util
 import os
 import pathlib
-import subprocess
 import sys
 
 import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
+from tests.scripts import make_stylegan_fixtures as stylegan_fixtures  # noqa: E402
 from tests.scripts.make_stylegan_fixtures import _seed  # noqa: E402
 
 COMMIT = "b8c4251823673189999484d07e97fdcb9300e9e0"
@@ -164,17 +164,9 @@ def main():
   src = os.environ.get("UGATIT_SRC")
   if not src:
     sys.exit("set UGATIT_SRC to a checkout of znxlwm/UGATIT-pytorch")
-  import torch
 
   networks = load_official(src)
-  commit = subprocess.run(
-    ["git", "-C", src, "rev-parse", "HEAD"], capture_output=True, text=True
-  ).stdout.strip()
-  if commit != COMMIT:
-    print(
-      f"warning: the tree is at {commit or '?'}, the fixture documents {COMMIT}", file=sys.stderr
-    )
-  arrays = {"meta/commit": np.array(commit), "meta/torch": np.array(torch.__version__)}
+  arrays = stylegan_fixtures.provenance(src, COMMIT)
   for name, count in paper_parameter_counts(networks).items():
     arrays[f"count/{name}"] = np.array(count, np.int64)
   for case in CASES:
