@@ -80,7 +80,7 @@ def validate_config(config) -> None:
   for key in ("d_reg_interval", "g_reg_interval", "pl_batch_shrink"):
     if loss[key] < 0:
       raise ConfigError(f"config.loss.{key} must be >= 0, got {loss[key]}")
-  per_round = config.optim.batch_gpu * jax.device_count()
+  per_round = _round_batch(config)
   if config.optim.batch_gpu < 0 or (per_round and config.batch_size % per_round):
     raise ConfigError(
       f"config.batch_size={config.batch_size} is not a multiple of config.optim.batch_gpu="
@@ -96,7 +96,7 @@ def validate_config(config) -> None:
       f"config.optim.batch_gpu={config.optim.batch_gpu} must be a multiple of "
       f"config.loss.pl_batch_shrink={loss.pl_batch_shrink} (the path-length rounds)"
     )
-  num_ws = nets.SynthesisNetwork(config.image_size, channel_base=m.channel_base).num_ws
+  _, _, num_ws = _nets(config)
   styles = parse_seeds(config.sample.get("mix_styles", ""), "config.sample.mix_styles")
   if config.sample.get("mix_rows") and styles and max(styles) >= num_ws:
     raise ConfigError(
@@ -218,10 +218,15 @@ def _update(net: common.NetState, tx, grads, extra=None) -> common.NetState:
   return common.apply_updates(net, tx, _clean(grads), net.batch_stats if extra is None else extra)
 
 
+def _round_batch(config) -> int:
+  """Samples in one accumulation round over all devices (0: no accumulation)."""
+  return config.optim.batch_gpu * jax.device_count()
+
+
 def _rounds(config) -> int:
   """Gradient-accumulation rounds per phase: batch / (optim.batch_gpu x devices), as the
   reference's --batch-gpu; 1 when optim.batch_gpu is 0 (every device's share at once)."""
-  per_round = config.optim.batch_gpu * jax.device_count()
+  per_round = _round_batch(config)
   return config.batch_size // per_round if per_round else 1
 
 
