@@ -6,7 +6,8 @@ AtoB and BtoA for unpaired) against the target-domain images, with the inputs as
 baseline. Every evaluator in `EVALUATORS` then scores each set or says why it cannot:
 - `psnr_ssim`: PSNR and SSIM against the ground truth, beside the identity baseline (the input
   itself scored against the target), where the targets are ground truth (`aligned`);
-- `swd` (metrics/swd.py): the outputs against the real target images where they are not;
+- `swd` (metrics/swd.py): the outputs' distance to the real target images as a set, beside the
+  identity baseline's for translation;
 - `fid_kid` (metrics/fid.py): FID and KID against the real target images (and the identity
   baseline's), given the FID Inception weights file (config.eval.inception_weights).
 Whether a test split is ground truth is the dataset's to say (`sources.aligned_splits`: the
@@ -74,10 +75,20 @@ def _psnr_ssim(scored: Scored, inception) -> tuple[dict, dict]:
 
 
 def _swd(scored: Scored, inception) -> tuple[dict, dict]:
+  """SWD of the outputs to the real target images: how far they are from looking like the target
+  domain, ground truth or not. Translation also gets the identity baseline's (the inputs'), drawn
+  on the same patches and projections, and their ratio."""
   del inception
-  if scored.aligned:
-    return {}, {"swd": "translation outputs are scored against their targets (PSNR/SSIM)"}
-  return {k: round(v, 4) for k, v in swd.swd(scored.target, scored.output).items()}, {}
+  try:
+    scores = swd.swd(scored.target, scored.output)
+  except ValueError as e:  # e.g. a side that is not a power of two >= 16
+    return {}, {"swd": f"SWD cannot score {scored.output.shape[1:3]} images: {e}"}
+  scores = {k: round(v, 4) for k, v in scores.items()}
+  if scored.source is not None:
+    identity = swd.swd(scored.target, scored.source)["swd_mean"]
+    scores["identity_swd_mean"] = round(identity, 4)
+    scores["swd_vs_identity"] = round(scores["swd_mean"] / max(identity, 1e-12), 4)
+  return scores, {}
 
 
 def _fid_kid(scored: Scored, inception) -> tuple[dict, dict]:

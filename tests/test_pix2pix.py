@@ -276,7 +276,11 @@ def test_tiny_train_then_eval(trained, tfds_data_dir):
   for key in ("psnr", "ssim", "identity_psnr", "identity_ssim", "psnr_gain_db"):
     assert np.isfinite(result[key])
   assert result["psnr_gain_db"] == pytest.approx(result["psnr"] - result["identity_psnr"], abs=1e-3)
-  assert set(result["skipped"]) == {"fid", "kid", "swd"}
+  assert set(result["skipped"]) == {"fid", "kid"}
+  # SWD of the outputs to the targets as a set, beside the inputs' (the identity baseline).
+  assert result["swd_vs_identity"] == pytest.approx(
+    result["swd_mean"] / result["identity_swd_mean"], rel=1e-3
+  )
   scalars = tensorboard_scalars(trained)
   for key in ("psnr", "ssim", "identity_psnr", "psnr_gain_db"):
     assert scalars[f"eval/{key}"] == {4: pytest.approx(result[key], abs=1e-4)}
