@@ -12,6 +12,8 @@ total_steps: it times steps fed by the real pipeline (benchmarks/step_timing.py)
 total_steps, the schedule's constant/decay split and the log/sample/checkpoint intervals together.
 Where the config tests the way the reference does (model.eval_mode False: dropout and batch
 statistics at test time), the test split is also scored with eval_mode=True (`eval_eval_mode`).
+--cpu_minutes=M sizes it instead by this process's CPU time per step (all threads), so that runs
+of several families on a busy machine get the same CPU budget (`train_cpu_minutes_this_run`).
 --score_train also scores the train split (`train_split`, written to WORKDIR/eval_train): a model
 that scores as badly there as on the test split underfits, one that scores far better overfits.
 Unpaired toon train splits are not pairs (trainB cartoons other crops), so they get SWD instead.
@@ -40,6 +42,7 @@ def _define_flags() -> None:
   flags.DEFINE_string("config", "configs/pix2pix.py:cpu", "Config file with preset.")
   flags.DEFINE_string("workdir", "runs/learn_pix2pix", "Where to train (resumes if present).")
   flags.DEFINE_float("minutes", 0.0, "Train for about this many minutes (0: config.total_steps).")
+  flags.DEFINE_float("cpu_minutes", 0.0, "Train for about this many CPU minutes (all threads).")
   flags.DEFINE_bool("score_train", False, "Also score the train split (under- or overfitting?).")
 
 
@@ -61,7 +64,9 @@ def fit_to_minutes(config, minutes: float, measured_step_sec: float) -> None:
   config.checkpoint_every = max(config.checkpoint_every, steps // 5)
 
 
-def learn(config, workdir, minutes: float = 0.0, score_train: bool = False) -> dict:
+def learn(
+  config, workdir, minutes: float = 0.0, score_train: bool = False, cpu_minutes: float = 0.0
+) -> dict:
   """Trains `config` in `workdir` (resuming), then scores the test split (and the train split).
 
   Args:
@@ -69,6 +74,7 @@ def learn(config, workdir, minutes: float = 0.0, score_train: bool = False) -> d
     workdir: where to train; a workdir with checkpoints resumes.
     minutes: train for about this many minutes (0: config.total_steps).
     score_train: also score the train split (`train_split`, written to WORKDIR/eval_train).
+    cpu_minutes: as `minutes`, in CPU minutes of this process (used where `minutes` is 0).
 
   Returns:
     The script's JSON line less "config" and "overrides".
@@ -78,12 +84,16 @@ def learn(config, workdir, minutes: float = 0.0, score_train: bool = False) -> d
   from gan_jax import evaluate, train  # noqa: PLC0415
 
   sizing = None
-  if minutes > 0:
+  if minutes > 0 or cpu_minutes > 0:
     sizing = step_timing.measure(config, steps=50, pipeline_batches=10)
-    fit_to_minutes(config, minutes, sizing["fed_step_ms"] / 1000)
-  start = time.perf_counter()
+    if minutes > 0:
+      fit_to_minutes(config, minutes, sizing["fed_step_ms"] / 1000)
+    else:
+      fit_to_minutes(config, cpu_minutes, sizing["fed_step_cpu_ms"] / 1000)
+  start, cpu_start = time.perf_counter(), time.process_time()
   last = train.train_and_evaluate(config, workdir)
   train_minutes = (time.perf_counter() - start) / 60
+  train_cpu_minutes = (time.process_time() - cpu_start) / 60
   extra = {}
   if "eval_mode" in config.model and not config.model.eval_mode:
     # First, so that WORKDIR/eval and results/ keep the scores of the config as trained.
@@ -100,6 +110,7 @@ def learn(config, workdir, minutes: float = 0.0, score_train: bool = False) -> d
     "batch_size": config.batch_size,
     "steps": config.total_steps,
     "train_minutes_this_run": round(train_minutes, 2),
+    "train_cpu_minutes_this_run": round(train_cpu_minutes, 2),
     "train_steps_per_sec": round(last.get("steps_per_sec", float("nan")), 3),
     "device_kind": jax.devices()[0].device_kind,
     "sized_by": sizing,
@@ -113,7 +124,7 @@ def main(argv, overrides):
   config = config_lib.load_config(FLAGS.config, overrides)
   logs.setup()
   backend.setup()
-  result = learn(config, FLAGS.workdir, FLAGS.minutes, FLAGS.score_train)
+  result = learn(config, FLAGS.workdir, FLAGS.minutes, FLAGS.score_train, FLAGS.cpu_minutes)
   print(json.dumps({"config": FLAGS.config, "overrides": overrides, **result}))
 
 

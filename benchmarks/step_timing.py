@@ -5,14 +5,15 @@ import time
 
 
 def _time_iterations(setup, compiled, state, batch_fn, first, n):
-  """Runs iterations first .. first + n - 1 (each the named steps its schedule picks)."""
+  """Runs iterations first .. first + n - 1 (each the named steps its schedule picks); returns the
+  state, the wall seconds and this process's CPU seconds (every thread's)."""
   import jax  # noqa: PLC0415
 
-  start = time.perf_counter()
+  start, cpu_start = time.perf_counter(), time.process_time()
   for step in range(first, first + n):
     state, metrics = setup.run_iteration(compiled, state, batch_fn(), step)
   jax.block_until_ready(metrics)
-  return state, time.perf_counter() - start
+  return state, time.perf_counter() - start, time.process_time() - cpu_start
 
 
 def measure(config, steps: int, pipeline_batches: int) -> dict:
@@ -39,10 +40,10 @@ def measure(config, steps: int, pipeline_batches: int) -> dict:
   # iterations) is timed over its schedule, so give `steps` a multiple of its longest interval.
   state = setup.init_state(config.seed)
   fixed = parallel.to_global(next(data), setup.batch_sharding)
-  state, _ = _time_iterations(setup, compiled, state, lambda: fixed, 0, 2)  # warm-up
-  state, fixed_sec = _time_iterations(setup, compiled, state, lambda: fixed, 2, steps)
+  state, *_ = _time_iterations(setup, compiled, state, lambda: fixed, 0, 2)  # warm-up
+  state, fixed_sec, _ = _time_iterations(setup, compiled, state, lambda: fixed, 2, steps)
   fed = lambda: parallel.to_global(next(data), setup.batch_sharding)
-  state, fed_sec = _time_iterations(setup, compiled, state, fed, 2 + steps, steps)
+  state, fed_sec, fed_cpu_sec = _time_iterations(setup, compiled, state, fed, 2 + steps, steps)
   data.close()  # stops config.data.workers' processes
 
   step_sec = fixed_sec / steps
@@ -57,6 +58,9 @@ def measure(config, steps: int, pipeline_batches: int) -> dict:
     "compile_sec": round(compile_sec, 2),
     "step_ms": round(step_sec * 1000, 2),  # one iteration: every named step it runs
     "fed_step_ms": round(fed_sec / steps * 1000, 2),
+    # CPU time of this process per fed step: what a step costs on CPU however busy the machine is
+    # (the wall time grows with other jobs, this much less); input workers' processes not counted.
+    "fed_step_cpu_ms": round(fed_cpu_sec / steps * 1000, 2),
     "train_images_per_sec": round(steps * config.batch_size / fed_sec, 1),
     "pipeline_images_per_sec": round(pipeline_rate, 1),
     "pipeline_vs_step": round(pipeline_rate * step_sec / config.batch_size, 2),
