@@ -63,7 +63,7 @@ class RunSetup:
     self.local_batch_size = parallel.process_batch_size(config.batch_size, self.mesh)
     self.batch_sharding = parallel.batch_sharding(self.mesh)
     self.replicated = parallel.replicated(self.mesh)
-    spec = layouts.batch_spec(self.family.layout, config.batch_size, config.image_size)
+    spec = layouts.batch_spec(self.family.data_layout(config), config.batch_size, config.image_size)
     self.batch_spec = {
       k: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=self.batch_sharding)
       for k, v in spec.items()
@@ -179,8 +179,9 @@ def fixed_sample_inputs(config, family: base.Family):
   if not family.samples_from_data:
     return family.sample_inputs(config, rng, None)
   n = config.sample.num
+  layout = family.data_layout(config)
   make = functools.partial(
-    pipeline.make_dataset, config, family.layout, n, train=False, process_index=0, process_count=1
+    pipeline.make_dataset, config, layout, n, train=False, process_index=0, process_count=1
   )
   try:  # every process reads the same examples, so the inputs agree across hosts
     data = make()

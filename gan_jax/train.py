@@ -131,7 +131,8 @@ def train_and_evaluate(config, workdir, allow_config_change: bool = False) -> di
   for line in setup.family.advice(config):
     logging.warning("%s", line)
   # Opening the data builds or checks it: bad folders and images fail here, before any compile.
-  train_data = pipeline.make_dataset(config, setup.family.layout, setup.local_batch_size)
+  layout = setup.family.data_layout(config)
+  train_data = pipeline.make_dataset(config, layout, setup.local_batch_size)
   data_iter = iter(train_data)
   try:
     return _train(config, workdir, setup, data_iter, changes)

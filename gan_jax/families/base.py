@@ -27,6 +27,12 @@ and, by what it is:
   truncation                              generate honours config.sample.truncation_psi
   advice(config) -> [str]                 warnings about a valid config that trains poorly, logged
                                           once when training starts (not in the other modes)
+  layout_for(config) -> layout name       when the config picks the layout (StyleGAN2's
+                                          model.num_classes: 'labelled'); `data_layout` reads it
+  num_classes(config) -> int              conditional generators: the classes of
+                                          config.sample.class_idx (0: unconditional)
+  w_space                                 generators from an intermediate latent w (StyleGAN): a
+                                          WSpace, what --mode=project optimises through
 
 The loop owns `state.step`: a step reads it (the iterations done before this one, the same for
 every named step of an iteration) and what it writes there is replaced by step + 1.
@@ -68,6 +74,26 @@ def generated_grid(generate):
 
 
 @dataclasses.dataclass(frozen=True)
+class WSpace:
+  """A generator's W space, as --mode=project (NVlabs' projector.py) needs it.
+
+  num_ws(config) -> int                   ws per image (one per synthesis layer input)
+  mapping(config, state, z, labels) -> w [N, w_dim]: the deployed (EMA) mapping, untruncated;
+                                          labels int32 [N] (ignored when unconditional)
+  synthesis(config, state, ws, noise) -> images [N, R, R, 3] in about [-1, 1]: the deployed
+                                          synthesis of ws [N, num_ws, w_dim] with `noise` as its
+                                          constant per-layer noise images
+  noise(config, state) -> pytree of [H, W] arrays: the noise images `synthesis` takes, as trained
+                                          ({} for a generator without noise inputs)
+  """
+
+  num_ws: Callable[[Any], int]
+  mapping: Callable[..., Any]
+  synthesis: Callable[..., Any]
+  noise: Callable[..., Any] = lambda config, state: {}
+
+
+@dataclasses.dataclass(frozen=True)
 class Family:
   name: str
   layout: str
@@ -88,10 +114,17 @@ class Family:
   # style_mix(config, state, z_rows, z_cols, styles) -> (row images [R], column images [C],
   # mixed [R, C]): each row latent's ws with the given style layers taken from each column's.
   style_mix: Callable[..., Any] | None = None
+  layout_for: Callable[[Any], str] | None = None  # the config picks the layout (see above)
+  num_classes: Callable[[Any], int] = lambda config: 0
+  w_space: WSpace | None = None
 
   @property
   def translates(self) -> bool:
     return self.translate is not None
+
+  def data_layout(self, config) -> str:
+    """The layout of this config's batches: `layout`, or what `layout_for` picks."""
+    return self.layout_for(config) if self.layout_for is not None else self.layout
 
 
 def check(family: Family) -> list[str]:
@@ -111,6 +144,14 @@ def check(family: Family) -> list[str]:
     problems.append("translates but gives no stride_multiple")
   if family.frozen is not None and not callable(family.frozen):
     problems.append("frozen is not callable")
+  for name in ("layout_for", "num_classes"):
+    value = getattr(family, name)
+    if value is not None and not callable(value):
+      problems.append(f"{name} is not callable")
+  if family.w_space is not None and not isinstance(family.w_space, WSpace):
+    problems.append(f"w_space is a {type(family.w_space).__name__}, not a families.base.WSpace")
+  if family.w_space is not None and family.generate is None:
+    problems.append("gives a w_space but no generate")
   return problems
 
 
