@@ -1,8 +1,9 @@
 """Command-line entry point: train; sample, translate with or evaluate a trained run.
 
   python -m gan_jax.main --config=configs/dcgan.py[:preset] --workdir=DIR \
-      [--mode=train|sample|translate|eval] [--config.<key>=<value> ...]
+      [--mode=train|sample|translate|eval|export] [--config.<key>=<value> ...]
   ... --mode=translate --input=PATH --output=PATH [--direction=AtoB|BtoA]
+  ... --mode=export --format=onnx [--output=FILE.onnx] [--config.export.quantize=int8|bf16]
 
 Running the same command again in the same workdir resumes from the newest checkpoint.
 Multi-process: `--multihost` on Cloud TPU pods, Slurm or Open MPI (JAX finds its peers), or
@@ -18,7 +19,7 @@ from gan_jax import backend, logs
 from gan_jax import config as config_lib
 from gan_jax.errors import NonFiniteLossError, UserError
 
-MODES = ("train", "sample", "translate", "eval")
+MODES = ("train", "sample", "translate", "eval", "export")
 CONFIGS = pathlib.Path(__file__).resolve().parent.parent / "configs"
 
 flags.DEFINE_string(
@@ -36,8 +37,16 @@ flags.DEFINE_bool(
   "logging, saving and scoring keys (the change is recorded in config_history.jsonl).",
 )
 flags.DEFINE_string("input", "", "--mode=translate: an image or a folder of images.")
-flags.DEFINE_string("output", "", "--mode=translate: the output image or folder (never the input).")
-flags.DEFINE_string("direction", "", "--mode=translate: AtoB or BtoA (default: the trained one).")
+flags.DEFINE_string(
+  "output",
+  "",
+  "--mode=translate: the output image or folder (never the input); --mode=export: the file "
+  "(default DIR/export/<family>_..._<quantize>.onnx).",
+)
+flags.DEFINE_string(
+  "direction", "", "--mode=translate and export: AtoB or BtoA (default: the trained one)."
+)
+flags.DEFINE_enum("format", "onnx", ("onnx",), "--mode=export: the file format.")
 flags.DEFINE_bool(
   "multihost",
   False,
@@ -93,6 +102,10 @@ def main(argv, overrides=()):
       from gan_jax import translate  # noqa: PLC0415
 
       translate.translate_path(config, FLAGS.workdir, FLAGS.input, FLAGS.output, FLAGS.direction)
+    elif FLAGS.mode == "export":
+      from gan_jax import export  # noqa: PLC0415
+
+      export.export(config, FLAGS.workdir, FLAGS.format, FLAGS.output, FLAGS.direction)
     else:
       from gan_jax import evaluate  # noqa: PLC0415
 
@@ -125,7 +138,7 @@ def help_text() -> str:
   return "\n".join(
     [
       f"usage: {run} --config=configs/<family>.py[:preset] --workdir=DIR "
-      "[--mode=train|sample|translate|eval] [--config.<key>=<value> ...]",
+      "[--mode=train|sample|translate|eval|export] [--config.<key>=<value> ...]",
       "",
       "Families (one config file each; the preset follows a colon, 'default' when none):",
       *rows,
@@ -137,6 +150,8 @@ def help_text() -> str:
       f"  translate  {run} --workdir=runs/p2p --mode=translate --input=photo.jpg "
       "--output=out.png [--direction=BtoA]",
       f"  eval       {run} --workdir=runs/dcgan --mode=eval [--config.eval.inception_weights=FILE]",
+      f"  export     {run} --workdir=runs/p2p --mode=export --format=onnx [--output=g.onnx] "
+      "[--config.export.quantize=int8|bf16]",
       "The modes other than train read the run's own DIR/config.json; --config.<key>=<value> "
       "changes one key.",
       "",

@@ -17,7 +17,7 @@ import numpy as np
 from absl import logging
 from PIL import Image
 
-from gan_jax import run, samples
+from gan_jax import quantize, run, samples
 from gan_jax.data import images as image_io
 from gan_jax.errors import DataError, UserError
 from gan_jax.families import common
@@ -111,6 +111,7 @@ def translate_path(config, workdir, input_path: str, output_path: str, direction
       f"available"
     )
   _, state, step = run.restore_newest(config, workdir)
+  state = quantize.apply(config, state)  # config.export.quantize: what an exported file computes
   for path in skipped:
     logging.warning("skipped %s: not an image", path)
   multiple = family.stride_multiple(config)

@@ -1,0 +1,160 @@
+"""--mode=export: every landed generator as ONNX, run by onnxruntime on the input JAX gets; int8 and
+bf16 weights (gan_jax/quantize.py) in the file and in the JAX modes."""
+
+import json
+
+import jax
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+
+from gan_jax import config as config_lib
+from gan_jax import export, onnx_graph, quantize, run, train
+from gan_jax.data import layouts
+from gan_jax.errors import ConfigError, UserError
+from tests.conftest import ROOT
+
+FAMILIES = ("dcgan", "pix2pix", "cyclegan", "dualgan", "ugatit", "stylegan2")
+
+
+def _tiny(family, *overrides):
+  return config_lib.load_config(str(ROOT / f"configs/{family}.py:tiny"), list(overrides))
+
+
+def _state(config):
+  family = run.validate(config)
+  spec = layouts.batch_spec(family.layout, config.batch_size, config.image_size)
+  return family, family.create_state(config, jax.random.key(3), example_batch=spec)
+
+
+def _input(example, name):
+  rng = np.random.default_rng(1)
+  if name == "images":
+    return rng.uniform(-1, 1, example.shape).astype(np.float32)
+  return rng.standard_normal(example.shape).astype(np.float32)
+
+
+def _run_onnx(model, name, x):
+  session = onnxruntime.InferenceSession(
+    model.SerializeToString(), providers=["CPUExecutionProvider"]
+  )
+  return session.run(None, {name: x})[0]
+
+
+def _agreement(config, direction=""):
+  family, state = _state(config)
+  fn, example, name, out_name, _ = export.generator_fn(config, family, state, direction)
+  model = onnx_graph.to_onnx(fn, example, name, out_name)
+  x = _input(example, name)
+  ours, theirs = _run_onnx(model, name, x), np.asarray(jax.jit(fn)(x))
+  return model, ours, theirs
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_generator_matches_onnxruntime(family):
+  config = _tiny(family, "export.batch_size=2")
+  model, ours, theirs = _agreement(config)
+  diff = float(np.max(np.abs(ours - theirs)))
+  print(f"{family}: onnxruntime vs JAX max abs diff {diff:.3g}, {model.ByteSize()} bytes")
+  assert ours.shape == theirs.shape and ours.shape[0] == 2
+  assert np.std(theirs) > 1e-3  # a real image, not a constant
+  assert diff < 2e-5, diff
+
+
+def test_the_other_direction_and_a_larger_size():
+  config = _tiny("cyclegan", "export.image_size=48")
+  _, ours, theirs = _agreement(config, "BtoA")
+  assert ours.shape == (1, 48, 48, 3)
+  assert np.max(np.abs(ours - theirs)) < 2e-5
+
+
+@pytest.mark.parametrize("mode", ["int8", "bf16"])
+def test_quantized_file_is_smaller_and_matches_jax(mode):
+  fp32, _, reference = _agreement(_tiny("pix2pix"))
+  small, ours, theirs = _agreement(_tiny("pix2pix", f"export.quantize={mode}"))
+  ratio = small.ByteSize() / fp32.ByteSize()
+  print(f"pix2pix {mode}: {ratio:.3f} of the float32 file")
+  assert ratio < (0.35 if mode == "int8" else 0.65), ratio
+  stored = {i.data_type for i in small.graph.initializer}
+  assert (onnx.TensorProto.INT8 if mode == "int8" else onnx.TensorProto.BFLOAT16) in stored
+  assert np.max(np.abs(ours - theirs)) < 2e-5  # the file computes what JAX computes
+  assert 1e-4 < np.max(np.abs(theirs - reference)) < 0.5  # rounded weights, nearly the output
+
+
+def test_int8_is_per_output_channel_and_symmetric():
+  w = np.random.default_rng(0).standard_normal((3, 3, 4, 5)).astype(np.float32)
+  w[..., 2] *= 100.0  # one loud channel must not coarsen the others
+  q = quantize.int8(w)
+  assert q.q.dtype == np.int8 and q.scale.shape == (5,)
+  np.testing.assert_allclose(q.scale, np.abs(w).reshape(-1, 5).max(0) / 127, rtol=1e-6)
+  error = np.abs(np.asarray(q.dequantize()) - w)
+  assert np.all(error <= np.asarray(q.scale) / 2 + 1e-6)
+  assert np.max(np.abs(np.asarray(q.q))) == 127
+
+
+def test_quantize_touches_only_weight_matrices_under_params():
+  config = _tiny("pix2pix")
+  _, state = _state(config)
+  stored = quantize.quantize(state, "int8")
+  is_q = lambda x: isinstance(x, quantize.Int8Weight)  # noqa: E731
+  kinds = [type(x).__name__ for x in jax.tree.leaves(stored.g.params, is_leaf=is_q)]
+  assert "Int8Weight" in kinds
+  assert not any(is_q(x) for x in jax.tree.leaves(stored.g.batch_stats, is_leaf=is_q))
+  assert not any(is_q(x) for x in jax.tree.leaves(stored.g.opt_state, is_leaf=is_q))
+  biases = [x for x in jax.tree.leaves(stored.g.params, is_leaf=is_q) if getattr(x, "ndim", 0) == 1]
+  assert biases and all(b.dtype == np.float32 for b in biases)
+  sizes = quantize.weight_bytes(stored)
+  assert sizes["quantized_bytes"] < sizes["params_bytes"]
+  with pytest.raises(ConfigError, match="config.export.quantize"):
+    quantize.mode_of(_tiny("pix2pix", "export.quantize=int4"))
+
+
+def test_unconverted_primitive_is_named():
+  with pytest.raises(onnx_graph.ExportError, match="cumsum"):
+    onnx_graph.to_onnx(lambda x: jax.numpy.cumsum(x * 2), np.ones(4, np.float32), "x", "y")
+
+
+@pytest.fixture(scope="module")
+def dcgan_run(tmp_path_factory, tfds_data_dir):
+  workdir = tmp_path_factory.mktemp("dcgan") / "run"
+  train.train_and_evaluate(_tiny("dcgan", f"data.data_dir={tfds_data_dir}"), workdir)
+  return workdir
+
+
+def test_export_mode_writes_a_checked_file(dcgan_run, tmp_path):
+  config, _ = config_lib.load_run_config(dcgan_run, "", ["export.quantize=int8"])
+  path = export.export(config, dcgan_run, "onnx", str(tmp_path / "g.onnx"))
+  info = json.loads(path.with_suffix(".json").read_text())
+  assert info["family"] == "dcgan" and info["quantize"] == "int8" and info["step"] > 0
+  assert info["input"]["shape"] == [1, config.model.z_dim]
+  assert info["bytes"] == path.stat().st_size
+  assert info["onnxruntime_max_abs_diff"] < 2e-5
+  default = export.export(config_lib.load_run_config(dcgan_run, "")[0], dcgan_run, "onnx")
+  assert default.parent == dcgan_run / "export" and default.name.endswith("_none.onnx")
+
+
+def test_export_refuses_bad_requests_before_work(dcgan_run, tmp_path):
+  config, _ = config_lib.load_run_config(dcgan_run, "")
+  with pytest.raises(UserError, match="--format 'tflite'"):
+    export.export(config, dcgan_run, "tflite")
+  with pytest.raises(UserError, match="must name a .onnx file"):
+    export.export(config, dcgan_run, "onnx", str(tmp_path / "g.txt"))
+  with pytest.raises(UserError, match="no direction"):
+    export.export(config, dcgan_run, "onnx", direction="AtoB")
+  with pytest.raises(UserError, match="no checkpoint"):
+    export.export(config, tmp_path, "onnx")
+  assert not list(tmp_path.rglob("*.onnx")) and not list(tmp_path.rglob("*.json"))
+
+
+def test_sample_mode_uses_the_quantized_weights(dcgan_run):
+  config, _ = config_lib.load_run_config(dcgan_run, "")
+  _, state, _ = run.restore_newest(config, dcgan_run)
+  family = run.validate(config)
+  z = np.random.default_rng(0).standard_normal((4, config.model.z_dim)).astype(np.float32)
+  outs = {}
+  for mode in ("none", "bf16", "int8"):
+    config.export.quantize = mode
+    outs[mode] = np.asarray(family.generate(config, quantize.apply(config, state), z))
+  for mode in ("bf16", "int8"):
+    assert 0 < np.max(np.abs(outs[mode] - outs["none"])) < 0.5, mode
