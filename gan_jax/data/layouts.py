@@ -65,6 +65,14 @@ LAYOUTS = {
       folder_splits=("trainA", "trainB", "testA", "testB"),
       folder_required=("trainA", "trainB"),
     ),
+    # AnimeGAN: photos, style images and their edge-smoothed copies, each shuffled on its own.
+    # Read from unpaired data (A photos, B style); data/smoothing.py derives the smooth split.
+    Layout(
+      "photo_style",
+      images=("image_a", "image_b", "image_smooth"),
+      domains=("A", "B", "smooth"),
+      feature_form="an 'image' feature in splits trainA (photos), trainB (style images)",
+    ),
   )
 }
 

@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 import tensorflow_datasets as tfds
 
-from gan_jax.data import folders, shapes, toon
+from gan_jax.data import folders, shapes, smoothing, toon
 from gan_jax.data.layouts import LAYOUTS
 from gan_jax.errors import DataError
 
@@ -63,6 +63,8 @@ def open_dataset(data_config, layout: str) -> dict[str, Source]:
   """
   if layout not in LAYOUTS:
     raise ValueError(f"unknown layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
+  if layout == "photo_style":  # unpaired photos (A) and style images (B), smoothed B derived
+    return smoothing.with_smooth_splits(open_dataset(data_config, "unpaired"))
   folder = getattr(data_config, "folder", "") or ""
   name = getattr(data_config, "name", "") or ""
   data_dir = getattr(data_config, "data_dir", "") or None

@@ -17,6 +17,7 @@ FAMILIES = {
   "dualgan": "gan_jax.families.dualgan",
   "stylegan2": "gan_jax.families.stylegan2",
   "ugatit": "gan_jax.families.ugatit",
+  "animegan": "gan_jax.families.animegan",
 }
 
 
