@@ -14,12 +14,11 @@ Whether a test split is ground truth is the dataset's to say (`sources.aligned_s
 embedded toon data's test split), or the config's (`eval.aligned_test`). Metrics that cannot run are
 listed under "skipped" with the reason, never silently missing. Every process reads the whole eval
 split and computes the same numbers; the lead process writes `eval[_<split>]/step_<N>.json`,
-TensorBoard scalars and, for translation, `results[_<split>]/index.html`.
+TensorBoard scalars and the run's page `results[_<split>]/index.html` (gan_jax/results_page.py).
 """
 
 import dataclasses
 import functools
-import html
 import json
 import pathlib
 
@@ -27,7 +26,7 @@ import jax
 import numpy as np
 from absl import logging
 
-from gan_jax import parallel, samples
+from gan_jax import parallel, results_page, samples
 from gan_jax import writers as writers_lib
 from gan_jax.config import base_config
 from gan_jax.data import pipeline, sources
@@ -174,29 +173,6 @@ def _translations(config, family, state) -> tuple[int, list]:
   return len(a), sets
 
 
-def write_results_page(directory: pathlib.Path, title: str, rows) -> pathlib.Path:
-  """index.html with one row of images per example; rows: (name, [(label, uint8 image), ...])."""
-  images_dir = directory / "images"
-  cells = []
-  for name, row in rows:
-    tds = []
-    for label, image in row:
-      file = f"{name}_{label}.png"
-      samples.save_png(images_dir / file, image)
-      tds.append(f'<td><img src="images/{file}" width="256"><br>{html.escape(label)}</td>')
-    cells.append(f"<tr><td>{html.escape(name)}</td>{''.join(tds)}</tr>")
-  page = (
-    f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-    f"</head><body><h2>{html.escape(title)}</h2><table>\n"
-    + "\n".join(cells)
-    + "\n</table></body></html>\n"
-  )
-  directory.mkdir(parents=True, exist_ok=True)
-  path = directory / "index.html"
-  path.write_text(page)
-  return path
-
-
 def _page_rows(config, sets):
   """One row per eval example: input | output | target for each direction scored."""
   n = min(config.eval.html_rows, len(sets[0][1].output))
@@ -232,8 +208,8 @@ class Scorer:
     self.inception = InceptionFeatures(config, setup.mesh) if weights else None
 
   def score(self, state, step: int) -> dict:
-    """Writes eval/step_<N>.json, TensorBoard scalars and, for translation, results/index.html;
-    returns the results."""
+    """Writes eval/step_<N>.json, TensorBoard scalars and results/index.html; returns the
+    results."""
     config, family = self.config, self.family
     make_sets = _translations if family.translates else _samples
     num_images, sets = make_sets(config, family, state)
@@ -265,12 +241,12 @@ class Scorer:
     writer = writers_lib.TensorBoardWriter(workdir)
     writer.write_scalars(step, _flat_scalars(results, f"eval{suffix}/"))
     writer.close()
-    if sets is not None:
-      page = write_results_page(
-        workdir / f"results{suffix}",
-        f"{self.config.family} step {step}, {split} split",
-        _page_rows(self.config, sets),
-      )
-      logging.info("results page: %s", page)
+    page = results_page.write(
+      workdir,
+      suffix,
+      f"{self.config.family} step {step}, {split} split",
+      _page_rows(self.config, sets) if sets is not None else None,
+    )
+    logging.info("results page: %s", page)
     shown = {k: v for k, v in results.items() if k != "skipped"}
     logging.info("eval at step %d: %s (written to %s)", step, shown, out)

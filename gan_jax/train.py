@@ -236,6 +236,7 @@ def _train(config, workdir: pathlib.Path, setup, data_iter, changes) -> dict[str
         ckpt.save(step, state, data_iter)
       if scorer and (step % config.eval_every == 0 or last):
         preemption.waiting_for = f"the evaluation at step {step}"
+        writer.flush()  # the results page charts metrics.jsonl up to this step
         scorer.score(state, step)
       if preempted:
         ckpt.wait()
