@@ -41,6 +41,9 @@ def get_config(arg=None):
   model.half_dtype = "bfloat16"  # ... bfloat16 (TPU, CPU, GPU) or float16 (GPU)
   model.conv_clamp = 256.0  # clamp conv outputs to +-256 (the reference's, for 16 bits)
   model.mbstd_group = 4  # auto: min(batch per accelerator, 4)
+  # Conditional on this many classes of the labelled data's config.data.label_key (the
+  # reference's --cond; one-hot labels, G embeds them, D projects); 0: unconditional.
+  model.num_classes = 0
   model.g_architecture = "skip"
   model.d_architecture = "resnet"
 

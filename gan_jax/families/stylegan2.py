@@ -9,6 +9,12 @@ lazy regularization does. Style mixing with probability config.loss.style_mixing
 in training updates the mapping network's w_avg, as the reference's train-mode mapping does.
 Every image D sees passes the augment pipe (families/ada.py) with its own draws, as the
 reference's run_D does; R1 differentiates through it to the reals.
+
+Conditional (config.model.num_classes > 0, the labelled layout, config.data.label_key): labels are
+one-hot, G's mapping embeds them and D projects onto its mapped label, as the reference's
+networks do; each phase's generated labels are drawn from the batch's labels (a uniform draw from
+a uniformly drawn batch is a training label at random, as the reference's get_label of a random
+index is). Sampled images outside training take config.sample.class_idx, or the classes in turn.
 """
 
 import math
@@ -18,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from gan_jax import samples
 from gan_jax.config import check_choice, parse_seeds
 from gan_jax.errors import ConfigError
 from gan_jax.families import ada as ada_lib
@@ -25,7 +32,6 @@ from gan_jax.families import base, common
 from gan_jax.nets import stylegan2 as nets
 
 HALF_DTYPES = {"bfloat16": jnp.bfloat16, "float16": jnp.float16}
-NO_LABELS = 0  # unconditional for now: the labelled layout comes with conditional training
 
 
 @flax.struct.dataclass
@@ -55,6 +61,15 @@ def ema_beta(config, step):
   return 0.5 ** (config.batch_size / jnp.maximum(ema_nimg, 1e-8))
 
 
+def num_classes(config) -> int:
+  """The classes a conditional G and D see (config.model.num_classes; 0: unconditional)."""
+  return config.model.get("num_classes", 0)
+
+
+def layout_for(config) -> str:
+  return "labelled" if num_classes(config) else "unconditional"
+
+
 def validate_config(config) -> None:
   r = config.image_size
   if r < 8 or r & (r - 1):
@@ -66,6 +81,15 @@ def validate_config(config) -> None:
   for key in ("z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max", "mbstd_group"):
     if m[key] < 1:
       raise ConfigError(f"config.model.{key} must be >= 1, got {m[key]}")
+  classes = num_classes(config)
+  if classes < 0:
+    raise ConfigError(f"config.model.num_classes must be >= 0 (0: unconditional), got {classes}")
+  class_idx = config.sample.get("class_idx", -1)
+  if classes and class_idx >= classes:
+    raise ConfigError(
+      f"config.sample.class_idx={class_idx}: the generator has classes 0-{classes - 1} "
+      "(config.model.num_classes)"
+    )
   group = min(m.mbstd_group, config.batch_size)
   if config.batch_size % group:
     raise ConfigError(
@@ -113,14 +137,14 @@ def _nets(config):
   precision = dict(num_fp16_res=m.num_fp16_res, half_dtype=half, conv_clamp=m.conv_clamp or None)
   g = nets.Generator(
     m.z_dim,
-    NO_LABELS,
+    num_classes(config),
     m.w_dim,
     config.image_size,
     mapping_kwargs=dict(num_layers=m.mapping_layers, lr_multiplier=m.mapping_lr),
     synthesis_kwargs=dict(**widths, **precision, architecture=m.g_architecture),
   )
   d = nets.Discriminator(
-    NO_LABELS,
+    num_classes(config),
     config.image_size,
     architecture=m.d_architecture,
     **widths,
@@ -147,7 +171,7 @@ def create_state(config, rng, example_batch) -> State:
   g, d, _ = _nets(config)
   g_rng, d_rng, run_rng = jax.random.split(rng, 3)
   z = jnp.zeros((2, config.model.z_dim))
-  labels = jnp.zeros((2, NO_LABELS))
+  labels = one_hot(config, jnp.zeros((2,), jnp.int32))
   g_vars = g.init({"params": g_rng, "noise": g_rng}, z, labels)
   g_params = g_vars["params"]
   extra = {k: v for k, v in g_vars.items() if k != "params"}  # w_avg, the constant noise
@@ -170,11 +194,27 @@ def _keys(state: State, phase: int, n: int):
   return jax.random.split(jax.random.fold_in(jax.random.fold_in(state.rng, state.step), phase), n)
 
 
-def _mapping(config, g, num_ws, params, extra, z, mix_keys, update=True):
-  """ws for latents z, with style mixing; returns (ws, G's updated collections)."""
-  labels = jnp.zeros((z.shape[0], NO_LABELS))
+def one_hot(config, labels):
+  """int32 class labels [N] -> the one-hot c [N, num_classes] G and D take ([N, 0] when
+  unconditional), as the reference's dataset gives integer labels."""
+  return jax.nn.one_hot(labels, num_classes(config), dtype=jnp.float32)
+
+
+def _generated_labels(config, batch, key, n: int):
+  """n labels for generated images: the batch's labels at random positions (conditional), or
+  zeros (unconditional, unused)."""
+  if not num_classes(config):
+    return jnp.zeros((n,), jnp.int32)
+  labels = batch["label"]
+  return labels[jax.random.randint(key, (n,), 0, labels.shape[0])]
+
+
+def _mapping(config, g, num_ws, params, extra, z, labels, mix_keys, update=True):
+  """ws for latents z and class labels, with style mixing; returns (ws, G's updated
+  collections)."""
+  c = one_hot(config, labels)
   variables = {"params": params, **extra}
-  run = lambda m, z, update: m.mapping(z, labels, update_w_avg=update)
+  run = lambda m, z, update: m.mapping(z, c, update_w_avg=update)
   ws, updated = g.apply(variables, z, update, method=run, mutable=["stats"])
   extra = {**extra, **updated} if update else extra
   prob = config.loss.style_mixing
@@ -192,10 +232,10 @@ def _synthesis(g, params, extra, ws, noise_key, noise_mode="random"):
   return g.apply({"params": params, **extra}, ws, method=run, rngs={"noise": noise_key})
 
 
-def _d(config, d, params, ada, images, aug_key):
-  """D's logits for `images` as D sees them: through the augment pipe."""
+def _d(config, d, params, ada, images, labels, aug_key):
+  """D's logits for `images` of class `labels` as D sees them: through the augment pipe."""
   images = ada_lib.augment(config, ada, images, aug_key)
-  return d.apply({"params": params}, images, jnp.zeros((images.shape[0], NO_LABELS)))
+  return d.apply({"params": params}, images, one_hot(config, labels))
 
 
 def path_lengths(synthesis, ws, pl_noise):
@@ -212,6 +252,12 @@ def r1_penalty(discriminator, real):
   (loss.py, Dr1)."""
   grads = jax.grad(lambda x: jnp.sum(discriminator(x)))(real)
   return jnp.sum(jnp.square(grads), axis=(1, 2, 3))
+
+
+def _real_labels(config, batch):
+  """The batch's class labels (zeros when unconditional: D ignores them)."""
+  n = batch["image"].shape[0]
+  return batch["label"] if num_classes(config) else jnp.zeros((n,), jnp.int32)
 
 
 def _update(net: common.NetState, tx, grads, extra=None) -> common.NetState:
@@ -277,17 +323,19 @@ def g_main(config, state: State, batch, frozen=None):
   g, d, num_ws = _nets(config)
   ada = ada_lib.adjust(config, state.ada, state.step - 1)  # the previous iteration's, if due
   z_key, *keys = _keys(state, 0, 6)
-  z = jax.random.normal(z_key, (batch["image"].shape[0], config.model.z_dim))
+  n = batch["image"].shape[0]
+  z = jax.random.normal(z_key, (n, config.model.z_dim))
+  c = _generated_labels(config, batch, jax.random.fold_in(z_key, 1), n)
 
   def loss_fn(params, extra, chunk):
     noise_key, aug_key, *mix = chunk["keys"]
-    ws, extra = _mapping(config, g, num_ws, params, extra, chunk["z"], mix)
+    ws, extra = _mapping(config, g, num_ws, params, extra, chunk["z"], chunk["c"], mix)
     fake = _synthesis(g, params, extra, ws, noise_key)
-    logits = _d(config, d, state.d.params, ada, fake, aug_key)
+    logits = _d(config, d, state.d.params, ada, fake, chunk["c"], aug_key)
     return jnp.mean(jax.nn.softplus(-logits)), (extra, {"g_fake_logit": jnp.mean(logits)})
 
   loss, extra, metrics, grads = accumulate(
-    config, loss_fn, state.g.params, state.g.batch_stats, {"z": z}, jnp.stack(keys)
+    config, loss_fn, state.g.params, state.g.batch_stats, {"z": z, "c": c}, jnp.stack(keys)
   )
   g_state = _update(state.g, _adam(config, config.loss.g_reg_interval), grads, extra)
   return state.replace(g=g_state, ada=ada), {"g_loss": loss, **metrics, "aug_p": ada.p}
@@ -302,12 +350,13 @@ def g_reg(config, state: State, batch, frozen=None):
   keys = [noise_key, *mix]
   n = batch["image"].shape[0] // loss_cfg.pl_batch_shrink
   z = jax.random.normal(z_key, (n, config.model.z_dim))
+  c = _generated_labels(config, batch, jax.random.fold_in(z_key, 1), n)
   pl_noise = jax.random.normal(pl_key, (n, size, size, 3)) / math.sqrt(size * size)
 
   def loss_fn(params, carry, chunk):
     extra, pl_mean = carry
     noise_key, *mix = chunk["keys"]
-    ws, extra = _mapping(config, g, num_ws, params, extra, chunk["z"], mix)
+    ws, extra = _mapping(config, g, num_ws, params, extra, chunk["z"], chunk["c"], mix)
     synthesis = lambda ws: _synthesis(g, params, extra, ws, noise_key)  # noqa: E731
     _, lengths = path_lengths(synthesis, ws, chunk["pl_noise"])
     pl_mean = pl_mean + (jnp.mean(lengths) - pl_mean) * loss_cfg.pl_decay
@@ -317,7 +366,7 @@ def g_reg(config, state: State, batch, frozen=None):
     return loss, (carry, {"pl_penalty": jnp.mean(penalty)})
 
   carry = (state.g.batch_stats, state.pl_mean)
-  inputs = {"z": z, "pl_noise": pl_noise}
+  inputs = {"z": z, "pl_noise": pl_noise, "c": c}
   _, (extra, pl_mean), metrics, grads = accumulate(
     config, loss_fn, state.g.params, carry, inputs, jnp.stack(keys)
   )
@@ -332,14 +381,15 @@ def d_main(config, state: State, batch, frozen=None):
   real = common.to_float_images(batch["image"])
   z_key, *keys = _keys(state, 2, 7)
   z = jax.random.normal(z_key, (real.shape[0], config.model.z_dim))
+  c = _generated_labels(config, batch, jax.random.fold_in(z_key, 1), real.shape[0])
 
   def loss_fn(params, carry, chunk):
     extra, ada = carry
     noise_key, fake_aug, real_aug, *mix = chunk["keys"]
-    ws, extra = _mapping(config, g, num_ws, state.g.params, extra, chunk["z"], mix)
+    ws, extra = _mapping(config, g, num_ws, state.g.params, extra, chunk["z"], chunk["c"], mix)
     fake = jax.lax.stop_gradient(_synthesis(g, state.g.params, extra, ws, noise_key))
-    fake_logits = _d(config, d, params, state.ada, fake, fake_aug)
-    real_logits = _d(config, d, params, state.ada, chunk["real"], real_aug)
+    fake_logits = _d(config, d, params, state.ada, fake, chunk["c"], fake_aug)
+    real_logits = _d(config, d, params, state.ada, chunk["real"], chunk["real_c"], real_aug)
     loss = jnp.mean(jax.nn.softplus(fake_logits)) + jnp.mean(jax.nn.softplus(-real_logits))
     ada = ada_lib.accumulate(config, ada, jax.lax.stop_gradient(real_logits))
     metrics = {
@@ -350,7 +400,7 @@ def d_main(config, state: State, batch, frozen=None):
     return loss, ((extra, ada), metrics)
 
   carry = (state.g.batch_stats, state.ada)
-  inputs = {"z": z, "real": real}
+  inputs = {"z": z, "real": real, "c": c, "real_c": _real_labels(config, batch)}
   loss, (extra, ada), metrics, grads = accumulate(
     config, loss_fn, state.d.params, carry, inputs, jnp.stack(keys)
   )
@@ -372,12 +422,13 @@ def d_reg(config, state: State, batch, frozen=None):
 
   def loss_fn(params, carry, chunk):
     (aug_key,) = chunk["keys"]
-    discriminator = lambda x: _d(config, d, params, state.ada, x, aug_key)  # noqa: E731
+    discriminator = lambda x: _d(config, d, params, state.ada, x, chunk["real_c"], aug_key)  # noqa: E731
     penalty = r1_penalty(discriminator, chunk["real"])
     loss = jnp.mean(penalty * (r1_gamma(config) / 2)) * config.loss.d_reg_interval
     return loss, (carry, {"r1_penalty": jnp.mean(penalty)})
 
-  _, _, metrics, grads = accumulate(config, loss_fn, state.d.params, (), {"real": real}, keys)
+  inputs = {"real": real, "real_c": _real_labels(config, batch)}
+  _, _, metrics, grads = accumulate(config, loss_fn, state.d.params, (), inputs, keys)
   d_state = _update(state.d, _adam(config, config.loss.d_reg_interval), grads)
   return state.replace(d=d_state), metrics
 
@@ -403,31 +454,61 @@ def schedule(config, step: int) -> tuple[str, ...]:
   return tuple(names)
 
 
-def generate(config, state: State, z, rng=None):
-  """Images from latents with the EMA generator and its constant noise, truncated towards w_avg
-  by config.sample.truncation_psi."""
+def sample_labels(config, n: int):
+  """The classes of n images sampled outside training: config.sample.class_idx for all, or the
+  classes in turn (0, 1, ..., 0, 1, ...: as evenly as a balanced dataset's labels).
+  Unconditional: zeros, unused."""
+  class_idx = config.sample.get("class_idx", -1)
+  if class_idx >= 0:
+    return jnp.full((n,), class_idx, jnp.int32)
+  return jnp.arange(n, dtype=jnp.int32) % max(num_classes(config), 1)
+
+
+def _ema_variables(state: State):
+  return {"params": state.g_ema.params, **state.g_ema.batch_stats}
+
+
+def _generate(config, state: State, z, labels, rng=None):
   g, _, _ = _nets(config)
-  labels = jnp.zeros((z.shape[0], NO_LABELS))
-  variables = {"params": state.g_ema.params, **state.g_ema.batch_stats}
   noise = jax.random.key(0) if rng is None else rng
   psi = config.sample.get("truncation_psi", 1.0)
+  c = one_hot(config, labels)
   images = g.apply(
-    variables, z, labels, truncation_psi=psi, noise_mode="const", rngs={"noise": noise}
+    _ema_variables(state), z, c, truncation_psi=psi, noise_mode="const", rngs={"noise": noise}
   )
   return jnp.clip(images, -1.0, 1.0)
+
+
+def generate(config, state: State, z, rng=None):
+  """Images from latents with the EMA generator and its constant noise, truncated towards w_avg
+  by config.sample.truncation_psi; conditional: of the classes `sample_labels` gives."""
+  return _generate(config, state, z, sample_labels(config, z.shape[0]), rng)
+
+
+def sample_images(config, state: State, z):
+  """The sample grid: the latents' images; conditional: one row per class, the same latent down
+  each column (sample.num // num_classes columns, at least one)."""
+  classes = num_classes(config)
+  if not classes:
+    return samples.as_grid(generate(config, state, z))
+  cols = max(1, z.shape[0] // classes)
+  z = jnp.tile(z[:cols], (classes, 1))
+  labels = jnp.repeat(jnp.arange(classes, dtype=jnp.int32), cols)
+  images = _generate(config, state, z, labels)
+  return images.reshape(classes, cols, *images.shape[1:])
 
 
 def style_mix(config, state: State, z_rows, z_cols, styles):
   """NVlabs' style_mixing.py: the EMA generator's ws (truncated by config.sample.truncation_psi,
   constant noise) of every row and column latent, and for each (row, column) the row's ws with
-  the style layers in `styles` (indices into ws) taken from the column's."""
+  the style layers in `styles` (indices into ws) taken from the column's. Conditional: of the
+  classes `sample_labels` gives."""
   g, _, num_ws = _nets(config)
-  variables = {"params": state.g_ema.params, **state.g_ema.batch_stats}
   z = jnp.concatenate([z_rows, z_cols])
-  labels = jnp.zeros((z.shape[0], NO_LABELS))
+  c = one_hot(config, sample_labels(config, z.shape[0]))
   psi = config.sample.get("truncation_psi", 1.0)
-  map_ = lambda m, z: m.mapping(z, labels, truncation_psi=psi)  # noqa: E731
-  ws = g.apply(variables, z, method=map_)
+  map_ = lambda m, z: m.mapping(z, c, truncation_psi=psi)  # noqa: E731
+  ws = g.apply(_ema_variables(state), z, method=map_)
   rows, cols = ws[: len(z_rows)], ws[len(z_rows) :]
   take = jnp.zeros(num_ws, bool).at[jnp.asarray(styles)].set(True)[None, None, :, None]
   mixed = jnp.where(take, cols[None], rows[:, None])  # [R, C, num_ws, w_dim]
@@ -441,12 +522,34 @@ def style_mix(config, state: State, z_rows, z_cols, styles):
   return images[:r], images[r : r + c], images[r + c :].reshape(r, c, *images.shape[1:])
 
 
+def w_mapping(config, state: State, z, labels):
+  """The EMA mapping's untruncated w [N, w_dim] of latents z and class labels."""
+  g, _, _ = _nets(config)
+  run = lambda m, z, c: m.mapping(z, c)  # noqa: E731
+  return g.apply(_ema_variables(state), z, one_hot(config, labels), method=run)[:, 0]
+
+
+def w_synthesis(config, state: State, ws, noise):
+  """The EMA synthesis of ws [N, num_ws, w_dim] with `noise` (w_noise's form) as its constant
+  noise images; not clipped (a projection differentiates through it)."""
+  g, _, _ = _nets(config)
+  extra = {**state.g_ema.batch_stats, "consts": noise}
+  return _synthesis(g, state.g_ema.params, extra, ws, jax.random.key(0), "const")
+
+
+def w_noise(config, state: State):
+  """Every synthesis layer's constant noise image [res, res] (the 'consts' collection)."""
+  del config
+  return state.g_ema.batch_stats["consts"]
+
+
 sample_inputs = base.latent_sample_inputs
-sample_images = base.generated_grid(generate)
 
 FAMILY = base.Family(
   name="stylegan2",
   layout="unconditional",
+  layout_for=layout_for,
+  num_classes=num_classes,
   validate_config=validate_config,
   create_state=create_state,
   steps=steps,
@@ -454,6 +557,12 @@ FAMILY = base.Family(
   generate=generate,
   truncation=True,
   style_mix=style_mix,
+  w_space=base.WSpace(
+    num_ws=lambda config: _nets(config)[2],
+    mapping=w_mapping,
+    synthesis=w_synthesis,
+    noise=w_noise,
+  ),
   sample_inputs=sample_inputs,
   sample_images=sample_images,
 )
