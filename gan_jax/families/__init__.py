@@ -16,6 +16,7 @@ FAMILIES = {
   "cyclegan": "gan_jax.families.cyclegan",
   "dualgan": "gan_jax.families.dualgan",
   "stylegan2": "gan_jax.families.stylegan2",
+  "stylegan3": "gan_jax.families.stylegan3",
   "ugatit": "gan_jax.families.ugatit",
   "animegan": "gan_jax.families.animegan",
 }

@@ -75,7 +75,8 @@ def validate_config(config) -> None:
   if r < 8 or r & (r - 1):
     raise ConfigError(f"config.image_size must be a power of two >= 8, got {r}")
   m, loss = config.model, config.loss
-  check_choice(config, "model.g_architecture", nets.ARCHITECTURES)
+  if "g_architecture" in m:  # StyleGAN3's G has none
+    check_choice(config, "model.g_architecture", nets.ARCHITECTURES)
   check_choice(config, "model.d_architecture", nets.ARCHITECTURES)
   check_choice(config, "model.half_dtype", tuple(HALF_DTYPES))
   for key in ("z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max", "mbstd_group"):
@@ -135,14 +136,20 @@ def _nets(config):
   half = HALF_DTYPES[m.half_dtype]
   widths = dict(channel_base=m.channel_base, channel_max=m.channel_max)
   precision = dict(num_fp16_res=m.num_fp16_res, half_dtype=half, conv_clamp=m.conv_clamp or None)
-  g = nets.Generator(
-    m.z_dim,
-    num_classes(config),
-    m.w_dim,
-    config.image_size,
-    mapping_kwargs=dict(num_layers=m.mapping_layers, lr_multiplier=m.mapping_lr),
-    synthesis_kwargs=dict(**widths, **precision, architecture=m.g_architecture),
-  )
+  if config.family == "stylegan3":  # the alias-free G on this family's D and phases
+    from gan_jax.families import stylegan3  # noqa: PLC0415 (it imports this module)
+
+    g, num_ws = stylegan3.generator(config, num_classes(config))
+  else:
+    g = nets.Generator(
+      m.z_dim,
+      num_classes(config),
+      m.w_dim,
+      config.image_size,
+      mapping_kwargs=dict(num_layers=m.mapping_layers, lr_multiplier=m.mapping_lr),
+      synthesis_kwargs=dict(**widths, **precision, architecture=m.g_architecture),
+    )
+    num_ws = nets.SynthesisNetwork(config.image_size, **widths).num_ws
   d = nets.Discriminator(
     num_classes(config),
     config.image_size,
@@ -151,15 +158,19 @@ def _nets(config):
     **precision,
     epilogue_kwargs=dict(mbstd_group_size=min(m.mbstd_group, config.batch_size)),
   )
-  num_ws = nets.SynthesisNetwork(config.image_size, **widths).num_ws
   return g, d, num_ws
 
 
-def _adam(config, interval: int):
+def _adam(config, interval: int, lr: float | None = None):
   """The reference's Adam for a net whose regularization runs every `interval` iterations."""
   o = config.optim
   ratio = interval / (interval + 1) if interval else 1.0
-  return optax.adam(o.lr * ratio, o.b1**ratio, o.b2**ratio, o.eps)
+  return optax.adam((o.lr if lr is None else lr) * ratio, o.b1**ratio, o.b2**ratio, o.eps)
+
+
+def _d_adam(config):
+  """D's Adam: at config.optim.d_lr where set (StyleGAN3's G and D rates differ), else optim.lr."""
+  return _adam(config, config.loss.d_reg_interval, config.optim.get("d_lr", config.optim.lr))
 
 
 def _clean(grads):
@@ -178,7 +189,7 @@ def create_state(config, rng, example_batch) -> State:
   image = jnp.zeros((2, *example_batch["image"].shape[1:]))
   d_params = d.init(d_rng, image, labels)["params"]
   g_tx = _adam(config, config.loss.g_reg_interval)
-  d_tx = _adam(config, config.loss.d_reg_interval)
+  d_tx = _d_adam(config)
   return State(
     step=jnp.zeros((), jnp.int32),
     rng=run_rng,
@@ -232,8 +243,29 @@ def _synthesis(g, params, extra, ws, noise_key, noise_mode="random"):
   return g.apply({"params": params, **extra}, ws, method=run, rngs={"noise": noise_key})
 
 
-def _d(config, d, params, ada, images, labels, aug_key):
-  """D's logits for `images` of class `labels` as D sees them: through the augment pipe."""
+def _g_phase_updates_w_avg(config) -> bool:
+  """StyleGAN2-ADA's train-mode mapping moves w_avg in every G forward; StyleGAN3's loss.py only
+  in the D phase's (update_emas=True in Dmain alone)."""
+  return config.family != "stylegan3"
+
+
+def _synthesis_updating(config, g, params, extra, ws, noise_key):
+  """The D phase's synthesis: StyleGAN3's also moves its layers' magnitude EMAs (loss.py, Dmain's
+  run_G with update_emas=True). Returns (images, G's collections)."""
+  if config.family != "stylegan3":
+    return _synthesis(g, params, extra, ws, noise_key), extra
+  run = lambda m, ws: m.synthesis(ws, update_emas=True)  # noqa: E731
+  images, updated = g.apply({"params": params, **extra}, ws, method=run, mutable=["stats"])
+  return images, {**extra, **updated}
+
+
+def _d(config, d, params, ada, images, labels, aug_key, step=None):
+  """D's logits for `images` of class `labels` as D sees them: blurred at iteration `step` where
+  the config fades a blur out (StyleGAN3-R), then through the augment pipe."""
+  if step is not None and config.loss.get("blur_sigma", 0):
+    from gan_jax.families import stylegan3  # noqa: PLC0415 (it imports this module)
+
+    images = stylegan3.blur(config, images, step)
   images = ada_lib.augment(config, ada, images, aug_key)
   return d.apply({"params": params}, images, one_hot(config, labels))
 
@@ -329,9 +361,11 @@ def g_main(config, state: State, batch, frozen=None):
 
   def loss_fn(params, extra, chunk):
     noise_key, aug_key, *mix = chunk["keys"]
-    ws, extra = _mapping(config, g, num_ws, params, extra, chunk["z"], chunk["c"], mix)
+    ws, extra = _mapping(
+      config, g, num_ws, params, extra, chunk["z"], chunk["c"], mix, _g_phase_updates_w_avg(config)
+    )
     fake = _synthesis(g, params, extra, ws, noise_key)
-    logits = _d(config, d, state.d.params, ada, fake, chunk["c"], aug_key)
+    logits = _d(config, d, state.d.params, ada, fake, chunk["c"], aug_key, state.step)
     return jnp.mean(jax.nn.softplus(-logits)), (extra, {"g_fake_logit": jnp.mean(logits)})
 
   loss, extra, metrics, grads = accumulate(
@@ -387,9 +421,11 @@ def d_main(config, state: State, batch, frozen=None):
     extra, ada = carry
     noise_key, fake_aug, real_aug, *mix = chunk["keys"]
     ws, extra = _mapping(config, g, num_ws, state.g.params, extra, chunk["z"], chunk["c"], mix)
-    fake = jax.lax.stop_gradient(_synthesis(g, state.g.params, extra, ws, noise_key))
-    fake_logits = _d(config, d, params, state.ada, fake, chunk["c"], fake_aug)
-    real_logits = _d(config, d, params, state.ada, chunk["real"], chunk["real_c"], real_aug)
+    fake, extra = _synthesis_updating(config, g, state.g.params, extra, ws, noise_key)
+    fake = jax.lax.stop_gradient(fake)
+    fake_logits = _d(config, d, params, state.ada, fake, chunk["c"], fake_aug, state.step)
+    real = chunk["real"]
+    real_logits = _d(config, d, params, state.ada, real, chunk["real_c"], real_aug, state.step)
     loss = jnp.mean(jax.nn.softplus(fake_logits)) + jnp.mean(jax.nn.softplus(-real_logits))
     ada = ada_lib.accumulate(config, ada, jax.lax.stop_gradient(real_logits))
     metrics = {
@@ -404,7 +440,7 @@ def d_main(config, state: State, batch, frozen=None):
   loss, (extra, ada), metrics, grads = accumulate(
     config, loss_fn, state.d.params, carry, inputs, jnp.stack(keys)
   )
-  d_state = _update(state.d, _adam(config, config.loss.d_reg_interval), grads)
+  d_state = _update(state.d, _d_adam(config), grads)
   beta = ema_beta(config, state.step)
   ema = jax.tree.map(lambda e, p: p + (e - p) * beta, state.g_ema.params, state.g.params)
   g_state = state.g.replace(batch_stats=extra)
@@ -422,14 +458,16 @@ def d_reg(config, state: State, batch, frozen=None):
 
   def loss_fn(params, carry, chunk):
     (aug_key,) = chunk["keys"]
-    discriminator = lambda x: _d(config, d, params, state.ada, x, chunk["real_c"], aug_key)  # noqa: E731
+    discriminator = lambda x: _d(  # noqa: E731
+      config, d, params, state.ada, x, chunk["real_c"], aug_key, state.step
+    )
     penalty = r1_penalty(discriminator, chunk["real"])
     loss = jnp.mean(penalty * (r1_gamma(config) / 2)) * config.loss.d_reg_interval
     return loss, (carry, {"r1_penalty": jnp.mean(penalty)})
 
   inputs = {"real": real, "real_c": _real_labels(config, batch)}
   _, _, metrics, grads = accumulate(config, loss_fn, state.d.params, (), inputs, keys)
-  d_state = _update(state.d, _adam(config, config.loss.d_reg_interval), grads)
+  d_state = _update(state.d, _d_adam(config), grads)
   return state.replace(d=d_state), metrics
 
 
