@@ -15,7 +15,7 @@ from gan_jax.data import layouts
 from gan_jax.errors import ConfigError, UserError
 from tests.conftest import ROOT
 
-FAMILIES = ("dcgan", "pix2pix", "cyclegan", "dualgan", "ugatit", "stylegan2")
+FAMILIES = ("dcgan", "pix2pix", "cyclegan", "dualgan", "ugatit", "animegan", "stylegan2")
 
 
 def _tiny(family, *overrides):
