@@ -24,7 +24,7 @@ import ml_collections
 
 from gan_jax.config import base_config, parse_preset
 
-PRESETS = ("default", "hayao", "paprika", "shinkai", "cpu", "tiny")
+PRESETS = ("default", "hayao", "paprika", "shinkai", "v1", "cpu", "tiny")
 # main.py: --epoch 101, --init_epoch 10, --batch_size 12; an epoch is max(photos, style images) /
 # batch iterations, and the reference's dataset has 6,656 training photos: 554 per epoch.
 ITERATIONS_PER_EPOCH = 6656 // 12
@@ -62,6 +62,7 @@ def get_config(arg=None):
   c.sample.num = 4
 
   c.model = model = ml_collections.ConfigDict()
+  model.generator = "v2"  # AnimeGANv2's G; 'v1': the first AnimeGAN's (preset :v1)
   model.g_features = 32  # generator.py G_net: 32, 64, 128, 256 channels (2,143,552 params)
   model.g_blocks = 4  # four inverted residual blocks
   # Bilinear x2 before the D and E convs: 'half_pixel' (PyTorch's align_corners=False, the port's
@@ -70,6 +71,7 @@ def get_config(arg=None):
   model.d_features = 64  # main.py --ch 64 (the first D conv has 32)
   model.d_layers = 3  # main.py --n_dis 3
   model.spectral_norm = True  # main.py --sn True
+  model.d_norm = "layer"  # discriminator.py: layer norm (v1's D: instance norm)
   model.vgg_weights = ""  # torchvision vgg19 .pth or the reference's vgg19.npy; '' = random VGG19
   model.vgg_input = "caffe_bgr"  # 'caffe_bgr' (vgg19.npy, random) or 'imagenet_rgb' (torchvision)
   model.conv_formulation = "auto"  # strided convs: picked per backend (nets/layers.py)
@@ -94,6 +96,22 @@ def get_config(arg=None):
 
   if preset in ("paprika", "shinkai"):
     _style(c, preset)
+  elif preset == "v1":
+    # The first AnimeGAN (TachibanaYoshino/AnimeGAN train.py defaults, AnimeGAN.py, net/*.py):
+    # 64-channel G with 8 blocks and TF1 resizes (3,956,096 params), instance norm in D, batch 6,
+    # 5 init epochs of 101, lrs 1e-4 / 8e-5 / 16e-5, weights content 1.5, style 3, colour 10,
+    # no TV, D terms 1, 1, 1, 0.1 (tools/ops.py).
+    per_epoch = 6656 // 6
+    model.generator, model.g_features, model.g_blocks = "v1", 64, 8
+    model.upsample = "tf_legacy"
+    model.d_norm = "instance"
+    c.batch_size = 6
+    c.total_steps = 101 * per_epoch
+    optim.init_steps = 5 * per_epoch
+    c.sample_every = c.checkpoint_every = per_epoch
+    optim.init_lr, optim.g_lr, optim.d_lr = 1e-4, 8e-5, 16e-5
+    loss.content, loss.style, loss.color, loss.tv = 1.5, 3.0, 10.0, 0.0
+    loss.d_real, loss.d_fake, loss.d_gray, loss.d_smooth = 1.0, 1.0, 1.0, 0.1
   elif preset == "cpu":
     # 2 CPU cores: 64 px toon photos -> cartoons, batch 4; the reference's nets and weights (Hayao),
     # an init phase of a tenth of the run as the reference's 10 of 101 epochs. Not tuned.

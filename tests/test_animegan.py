@@ -9,7 +9,7 @@ import pytest
 
 from gan_jax import config as config_lib
 from gan_jax import run, train
-from gan_jax.data import smoothing, sources
+from gan_jax.data import layouts, smoothing, sources
 from gan_jax.errors import ConfigError
 from gan_jax.families import animegan, base, common
 from gan_jax.nets import vgg
@@ -270,3 +270,22 @@ def test_a_run_stopped_and_resumed_ends_bitwise_where_the_straight_run_does(trai
     if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
       x, y = jax.random.key_data(x), jax.random.key_data(y)
     np.testing.assert_array_equal(x, y)
+
+
+def test_the_v1_preset_builds_and_traces_both_steps():
+  """:v1 at tiny widths: the first AnimeGAN's G and instance-norm D through both steps' traces
+  (shapes only, nothing compiled)."""
+  config = _config("model.generator=v1", "model.d_norm=instance", "model.upsample=tf_legacy")
+  run.validate(config)
+  assert _config(preset="v1").model.generator == "v1"
+  spec = {k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in _batch_spec(config).items()}
+  state = jax.eval_shape(lambda: animegan.create_state(config, jax.random.key(0), spec))
+  frozen = {"vgg": vgg.random_params("vgg19", ("conv4_4",))}
+  for name, step in animegan.steps(config).items():
+    out, metrics = jax.eval_shape(lambda s, b, step=step: step(config, s, b, frozen), state, spec)
+    assert jax.tree.structure(out) == jax.tree.structure(state), name
+    assert metrics, name
+
+
+def _batch_spec(config):
+  return layouts.batch_spec(animegan.FAMILY.layout, config.batch_size, config.image_size)

@@ -16,6 +16,7 @@ from tests.scripts import make_animegan_fixtures as fixtures
 
 FIXTURE = pathlib.Path(__file__).parent / "fixtures" / "animegan_nets.npz"
 PORT_SRC = os.environ.get("ANIMEGAN2_PYTORCH_SRC")
+PORT_MODES = ("half_pixel", "align_corners")  # the port's two forwards
 
 
 def _count(tree) -> int:
@@ -55,7 +56,7 @@ def params():
   return fixtures.random_params(fixtures.generator_shapes())
 
 
-@pytest.mark.parametrize("upsample", animegan.UPSAMPLING)
+@pytest.mark.parametrize("upsample", PORT_MODES)
 def test_generator_matches_the_port(params, upsample):
   ref = golden.arrays(FIXTURE)
   assert int(ref["count"]) == 2_143_552 == _count(params)
@@ -69,7 +70,7 @@ def test_generator_matches_the_port(params, upsample):
 @pytest.mark.skipif(not PORT_SRC, reason="ANIMEGAN2_PYTORCH_SRC (the port's tree) is not set")
 def test_generator_matches_the_port_live(params):
   ref = fixtures.run_port(fixtures.load_port(PORT_SRC), params)
-  for upsample in animegan.UPSAMPLING:
+  for upsample in PORT_MODES:
     _check({"out": _ours(params, upsample)["out"]}, {"out": ref[f"out/{upsample}"]}, upsample)
 
 
@@ -117,3 +118,32 @@ def test_upsampling_modes():
   np.testing.assert_allclose(corners[0, 0, :, 0], np.linspace(0, 3, 8), atol=1e-6)
   with pytest.raises(ValueError, match="upsampling"):
     animegan.upsample(x, 6, 8, "nearest")
+
+
+def test_tf_legacy_resizing_has_no_half_pixel_centres():
+  x = jnp.arange(4 * 6, dtype=jnp.float32).reshape(1, 4, 6, 1)
+  half = animegan.upsample(x, 2, 3, "tf_legacy")
+  np.testing.assert_array_equal(half, x[:, ::2, ::2])  # halving picks every other pixel
+  double = np.asarray(animegan.upsample(x, 8, 12, "tf_legacy"))[0, 0, :, 0]
+  row = np.asarray(x)[0, 0, :, 0]
+  np.testing.assert_allclose(double[::2], row)
+  np.testing.assert_allclose(double[1:-1:2], (row[:-1] + row[1:]) / 2)
+  assert double[-1] == row[-1]  # the last source pixel is held
+
+
+def test_generator_v1():
+  """The first AnimeGAN's G: 3,956,096 params at its widths (15.8 MB of float32, as its README's
+  model size says); any multiple of 4; instance norm makes each image's output its own."""
+  net = animegan.GeneratorV1()
+  x = jnp.asarray(np.random.default_rng(2).uniform(-1, 1, (2, 20, 28, 3)), jnp.float32)
+  abstract = jax.eval_shape(net.init, jax.random.key(0), x)
+  assert _count(abstract) == 3_956_096
+  small = animegan.GeneratorV1(features=4, num_blocks=1)
+  params = jax.jit(small.init)(jax.random.key(0), x)
+  apply = jax.jit(small.apply)
+  out = apply(params, x)
+  assert out.shape == x.shape and float(jnp.max(jnp.abs(out))) <= 1.0
+  np.testing.assert_allclose(apply(params, x[1:]), out[1:], atol=1e-5)
+  d = animegan.Discriminator(features=8, num_layers=2, norm="instance")
+  variables = jax.jit(d.init)(jax.random.key(1), x)
+  assert "norm_1" in variables["params"] and variables["params"]["norm_1"]["scale"].shape == (16,)

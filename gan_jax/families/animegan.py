@@ -116,6 +116,8 @@ def validate_config(config) -> None:
       "three 2x2 pools"
     )
   m = config.model
+  check_choice(config, "model.generator", GENERATORS)
+  check_choice(config, "model.d_norm", D_NORMS)
   check_choice(config, "model.upsample", nets.UPSAMPLING)
   check_choice(config, "model.vgg_input", vgg.INPUT_MODES)
   check_choice(config, "model.conv_formulation", layers.FORMULATIONS)
@@ -135,8 +137,14 @@ def validate_config(config) -> None:
     raise ConfigError(f"config.optim.init_steps must be >= 0, got {config.optim.init_steps}")
 
 
-def _generator(config) -> nets.Generator:
+GENERATORS = ("v2", "v1")
+D_NORMS = ("layer", "instance")
+
+
+def _generator(config):
   m = config.model
+  if m.generator == "v1":
+    return nets.GeneratorV1(m.g_features, m.g_blocks, m.upsample, common.DTYPES[m.dtype])
   return nets.Generator(
     m.g_features,
     m.g_blocks,
@@ -152,6 +160,7 @@ def _discriminator(config) -> nets.Discriminator:
     m.d_features,
     m.d_layers,
     m.spectral_norm,
+    m.d_norm,
     formulation=m.conv_formulation,
     dtype=common.DTYPES[m.dtype],
   )
