@@ -20,6 +20,7 @@ from gan_jax import samples
 MAX_GRIDS = 12
 MAX_POINTS = 400  # per chart; longer curves are thinned evenly
 THROUGHPUT = ("steps_per_sec", "images_per_sec", "eta_sec")
+NOT_CHARTED = ("num_images", "kid_subset_size")  # counts, in the table only
 WIDTH, HEIGHT, PAD = 300, 150, 34
 
 
@@ -44,7 +45,9 @@ def svg_chart(title: str, xs, ys) -> str:
   ]
   if len(xs):
     x0, x1 = xs.min(), max(xs.max(), xs.min() + 1)
-    y0, y1 = ys.min(), ys.max() if ys.max() > ys.min() else ys.min() + 1
+    y0, y1 = ys.min(), ys.max()
+    if y1 == y0:  # a flat line (or one point) sits in the middle
+      y0, y1 = y0 - 1, y1 + 1
     px = PAD + (xs - x0) / (x1 - x0) * (WIDTH - PAD - 6)
     py = 18 + (1 - (ys - y0) / (y1 - y0)) * (HEIGHT - 40)
     points = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(px, py, strict=True))
@@ -53,12 +56,11 @@ def svg_chart(title: str, xs, ys) -> str:
       parts.append(f'<polyline points="{points}" fill="none" stroke="#1f77b4" stroke-width="1.5"/>')
     else:
       parts.append(f'<circle cx="{px[0]:.1f}" cy="{py[0]:.1f}" r="3" fill="#1f77b4"/>')
-    labels = (
-      (2, 24, _number(y1)),
-      (2, HEIGHT - 22, _number(y0)),
-      (PAD, HEIGHT - 8, f"step {int(x0)}"),
-      (WIDTH - 80, HEIGHT - 8, f"step {int(x1)}"),
-    )
+    labels = [(2, 24, _number(ys.max())), (PAD, HEIGHT - 8, f"step {int(xs.min())}")]
+    if ys.max() > ys.min():
+      labels.append((2, HEIGHT - 22, _number(ys.min())))
+    if len(xs) > 1:
+      labels.append((WIDTH - 80, HEIGHT - 8, f"step {int(xs.max())}"))
     for x, y, text in labels:
       parts.append(f'<text x="{x}" y="{y}" font-size="10">{text}</text>')
   parts.append("</svg>")
@@ -95,6 +97,7 @@ def _eval_section(page_dir: pathlib.Path, eval_dir: pathlib.Path) -> str:
       k, [s for s, f in zip(steps, flats, strict=True) if k in f], [f[k] for f in flats if k in f]
     )
     for k in keys
+    if k.rsplit("/", 1)[-1] not in NOT_CHARTED
   )
   newest = html.escape(json.dumps(evals[-1], indent=2))
   return (
