@@ -1,9 +1,10 @@
 """Command-line entry point: train; sample, translate with or evaluate a trained run.
 
   python -m gan_jax.main --config=configs/dcgan.py[:preset] --workdir=DIR \
-      [--mode=train|sample|translate|eval|export] [--config.<key>=<value> ...]
+      [--mode=train|sample|translate|eval|export|project] [--config.<key>=<value> ...]
   ... --mode=translate --input=PATH --output=PATH [--direction=AtoB|BtoA]
   ... --mode=export --format=onnx [--output=FILE.onnx] [--config.export.quantize=int8|bf16]
+  ... --mode=project --target=IMAGE [--output=DIR] [--config.project.vgg16_weights=FILE]
 
 Running the same command again in the same workdir resumes from the newest checkpoint.
 Multi-process: `--multihost` on Cloud TPU pods, Slurm or Open MPI (JAX finds its peers), or
@@ -19,7 +20,7 @@ from gan_jax import backend, logs
 from gan_jax import config as config_lib
 from gan_jax.errors import NonFiniteLossError, UserError
 
-MODES = ("train", "sample", "translate", "eval", "export")
+MODES = ("train", "sample", "translate", "eval", "export", "project")
 CONFIGS = pathlib.Path(__file__).resolve().parent.parent / "configs"
 
 flags.DEFINE_string(
@@ -37,11 +38,13 @@ flags.DEFINE_bool(
   "logging, saving and scoring keys (the change is recorded in config_history.jsonl).",
 )
 flags.DEFINE_string("input", "", "--mode=translate: an image or a folder of images.")
+flags.DEFINE_string("target", "", "--mode=project: the image to find a w for.")
 flags.DEFINE_string(
   "output",
   "",
   "--mode=translate: the output image or folder (never the input); --mode=export: the file "
-  "(default DIR/export/<family>_..._<quantize>.onnx).",
+  "(default DIR/export/<family>_..._<quantize>.onnx); --mode=project: the folder (default "
+  "DIR/projections/<target>_seed<seed>_step<step>).",
 )
 flags.DEFINE_string(
   "direction", "", "--mode=translate and export: AtoB or BtoA (default: the trained one)."
@@ -106,6 +109,10 @@ def main(argv, overrides=()):
       from gan_jax import export  # noqa: PLC0415
 
       export.export(config, FLAGS.workdir, FLAGS.format, FLAGS.output, FLAGS.direction)
+    elif FLAGS.mode == "project":
+      from gan_jax import project  # noqa: PLC0415
+
+      project.project_mode(config, FLAGS.workdir, FLAGS.target, FLAGS.output)
     else:
       from gan_jax import evaluate  # noqa: PLC0415
 
@@ -138,7 +145,7 @@ def help_text() -> str:
   return "\n".join(
     [
       f"usage: {run} --config=configs/<family>.py[:preset] --workdir=DIR "
-      "[--mode=train|sample|translate|eval|export] [--config.<key>=<value> ...]",
+      "[--mode=train|sample|translate|eval|export|project] [--config.<key>=<value> ...]",
       "",
       "Families (one config file each; the preset follows a colon, 'default' when none):",
       *rows,
@@ -152,6 +159,8 @@ def help_text() -> str:
       f"  eval       {run} --workdir=runs/dcgan --mode=eval [--config.eval.inception_weights=FILE]",
       f"  export     {run} --workdir=runs/p2p --mode=export --format=onnx [--output=g.onnx] "
       "[--config.export.quantize=int8|bf16]",
+      f"  project    {run} --workdir=runs/sg2 --mode=project --target=photo.png "
+      "[--config.project.vgg16_weights=FILE]",
       "The modes other than train read the run's own DIR/config.json; --config.<key>=<value> "
       "changes one key.",
       "",
