@@ -33,8 +33,13 @@ from gan_jax.errors import UserError
 FORMATS = ("onnx",)
 
 
+def _setting(config, key: str, default: int) -> int:
+  """config.export.<key>, or its default for a config from before the export keys."""
+  return config.get("export", {}).get(key, default)
+
+
 def _size(config, family) -> int:
-  size = config.export.image_size or config.data.eval_size or config.image_size
+  size = _setting(config, "image_size", 0) or config.data.eval_size or config.image_size
   multiple = family.stride_multiple(config)
   if size <= 0 or size % multiple:
     raise UserError(
@@ -48,7 +53,7 @@ def generator_fn(config, family, state, direction: str = ""):
   """(fn, example input, input name, output name, facts): the generator of `state`, its weights
   stored as config.export.quantize says and turned to float32 inside `fn`."""
   stored = quantize.quantize(state, quantize.mode_of(config))
-  batch = config.export.batch_size
+  batch = _setting(config, "batch_size", 1)
   if batch < 1:
     raise UserError(f"config.export.batch_size must be >= 1, got {batch}")
   if family.translates:

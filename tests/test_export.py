@@ -13,7 +13,7 @@ from gan_jax import config as config_lib
 from gan_jax import export, onnx_graph, quantize, run, train
 from gan_jax.data import layouts
 from gan_jax.errors import ConfigError, UserError
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_cli
 
 FAMILIES = ("dcgan", "pix2pix", "cyclegan", "dualgan", "ugatit", "animegan", "stylegan2")
 
@@ -158,3 +158,12 @@ def test_sample_mode_uses_the_quantized_weights(dcgan_run):
     outs[mode] = np.asarray(family.generate(config, quantize.apply(config, state), z))
   for mode in ("bf16", "int8"):
     assert 0 < np.max(np.abs(outs[mode] - outs["none"])) < 0.5, mode
+
+
+def test_export_command_line(dcgan_run, tmp_path, tfds_data_dir):
+  out = tmp_path / "cli.onnx"
+  args = [f"--workdir={dcgan_run}", "--mode=export", "--format=onnx", f"--output={out}"]
+  result = run_cli([*args, "--config.export.quantize=bf16"], tfds_data_dir)
+  assert "bf16 weights" in result.stderr and json.loads(out.with_suffix(".json").read_text())
+  bad = run_cli([*args[:2], "--format=tflite"], tfds_data_dir, check=False)
+  assert bad.returncode != 0 and "--format" in bad.stderr
