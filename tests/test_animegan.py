@@ -10,7 +10,7 @@ import pytest
 from gan_jax import config as config_lib
 from gan_jax import run, train
 from gan_jax.data import layouts, smoothing, sources
-from gan_jax.errors import ConfigError
+from gan_jax.errors import ConfigError, UserError
 from gan_jax.families import animegan, base, common
 from gan_jax.nets import vgg
 from tests.conftest import ROOT
@@ -289,3 +289,20 @@ def test_the_v1_preset_builds_and_traces_both_steps():
 
 def _batch_spec(config):
   return layouts.batch_spec(animegan.FAMILY.layout, config.batch_size, config.image_size)
+
+
+def test_video_mode_translates_a_clip_with_the_trained_generator(trained, tmp_path):
+  pytest.importorskip("av")
+  from gan_jax import video  # noqa: PLC0415
+  from tests import test_video  # noqa: PLC0415 - its clip writer (imports av)
+
+  config, _, _, _, workdir = trained
+  source, target = tmp_path / "clip.mp4", tmp_path / "anime.mp4"
+  test_video._write_clip(source)
+  report = video.translate_video(config, workdir, str(source), str(target), smoothing=0.5)
+  assert report["frames"] == test_video.FRAMES and report["fps"] == test_video.FPS
+  frames, rate, audio = test_video._read(target)
+  assert len(frames) == test_video.FRAMES and rate == test_video.FPS and audio == 1
+  print(f"video: {report}")
+  with pytest.raises(UserError, match="--input=CLIP"):
+    video.translate_video(config, workdir, "", str(target))
