@@ -22,7 +22,8 @@ from absl import logging
 from gan_jax import quantize, run
 from gan_jax.errors import UserError
 from gan_jax.families import common
-from gan_jax.translate import DIRECTIONS, _pad_to_multiple
+
+DIRECTIONS = ("AtoB", "BtoA")
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm")
 # Output codec by extension (FFmpeg encoder names in PyAV's wheels); pixel format yuv420p.
@@ -37,6 +38,16 @@ def _av():
       "--mode=video needs PyAV: pip install av (see requirements-video.txt)"
     ) from None
   return av
+
+
+def _pad_to_multiple(image: np.ndarray, multiple: int) -> np.ndarray:
+  """Reflect-pads the bottom and right of [H, W, 3] up to multiples of `multiple`."""
+  ph, pw = -image.shape[0] % multiple, -image.shape[1] % multiple
+  if not ph and not pw:
+    return image
+  return np.pad(
+    image, ((0, ph), (0, pw), (0, 0)), mode="reflect" if min(image.shape[:2]) > 1 else "edge"
+  )
 
 
 def temporal_smoothing(frames, amount: float):

@@ -94,3 +94,18 @@ def test_bad_arguments_are_named(tmp_path):
   (tmp_path / "junk.mp4").write_bytes(b"not a video")
   with pytest.raises(UserError, match="junk.mp4"):
     video.translate_clip(tmp_path / "junk.mp4", tmp_path / "out.mp4", ident, 2)
+
+
+def test_frames_are_padded_to_the_stride_multiple_and_cropped_back(tmp_path):
+  source, target = tmp_path / "in.mp4", tmp_path / "out.avi"
+  _write_clip(source, audio=False)
+  shapes = []
+
+  def ident(x):
+    shapes.append(x.shape)
+    return x / 127.5 - 1
+
+  report = video.translate_clip(source, target, ident, batch_size=8, multiple=5)
+  assert set(shapes) == {(8, 35, 50, 3)} and report["frames"] == FRAMES
+  frames, rate, audio = _read(target)
+  assert frames[0].shape == (HEIGHT, WIDTH, 3) and len(frames) == FRAMES and audio == 0
