@@ -8,9 +8,11 @@ loss, VGG19 content features).
   python -m gan_jax.main --config=configs/animegan.py:cpu --workdir=runs/animegan_cpu \
       --mode=translate --input=photos/ --output=anime/
 
-Data: unpaired photos (trainA) and style images (trainB); the edge-smoothed style images the
-discriminator also sees are derived from trainB (gan_jax/data/smoothing.py). The offline default is
-the embedded `toon` data, its photos as the photos and its cartoons as the style.
+Data: the reference's folders (data.folder=dataset/<style>, beside dataset/train_photo; see
+gan_jax/data/style_folders.py), or any unpaired data: photos trainA, style images trainB. The
+edge-smoothed style images the discriminator also sees come from <style>/smooth/ when it exists,
+else are derived from the style images (gan_jax/data/smoothing.py). The offline default is the
+embedded `toon` data, its photos as the photos and its cartoons as the style.
 VGG19: config.model.vgg_weights names torchvision's vgg19 state dict (set vgg_input='imagenet_rgb')
 or the reference's vgg19.npy ('caffe_bgr'); empty, a deterministic random VGG19 is used and the log
 says so (random conv features are a weaker perceptual loss).

@@ -10,7 +10,7 @@ import pytest
 from gan_jax import config as config_lib
 from gan_jax import run, train
 from gan_jax.data import layouts, smoothing, sources
-from gan_jax.errors import ConfigError, UserError
+from gan_jax.errors import ConfigError, DataError, UserError
 from gan_jax.families import animegan, base, common
 from gan_jax.nets import vgg
 from tests.conftest import ROOT
@@ -306,3 +306,33 @@ def test_video_mode_translates_a_clip_with_the_trained_generator(trained, tmp_pa
   print(f"video: {report}")
   with pytest.raises(UserError, match="--input=CLIP"):
     video.translate_video(config, workdir, "", str(target))
+
+
+def _write_images(folder, n: int, seed: int):
+  from PIL import Image  # noqa: PLC0415
+
+  folder.mkdir(parents=True)
+  rng = np.random.default_rng(seed)
+  for i in range(n):
+    Image.fromarray(rng.integers(0, 256, (16, 20, 3), np.uint8)).save(folder / f"{i}.png")
+
+
+def test_the_reference_folder_layout(tmp_path, tfds_data_dir):
+  """dataset/train_photo, dataset/<style>/style [and smooth]: smooth/ read when there, derived
+  from style/ when not."""
+  root = tmp_path / "dataset"
+  _write_images(root / "train_photo", 4, 0)
+  _write_images(root / "Hayao" / "style", 3, 1)
+  data = _config(f"data.data_dir={tfds_data_dir}", f"data.folder={root / 'Hayao'}").data
+  splits = sources.open_dataset(data, "photo_style")
+  assert (len(splits["trainA"]), len(splits["trainB"]), len(splits["trainsmooth"])) == (4, 3, 3)
+  style = splits["trainB"][0]["image"]
+  np.testing.assert_array_equal(splits["trainsmooth"][0]["image"], smoothing.edge_smooth(style))
+  _write_images(root / "Hayao" / "smooth", 2, 2)  # the reference's own smoothed images win
+  splits = sources.open_dataset(data, "photo_style")
+  assert len(splits["trainsmooth"]) == 2 and "testA" not in splits
+  (root / "train_photo" / "0.png").rename(root / "0.png")
+  for i in range(1, 4):
+    (root / "train_photo" / f"{i}.png").unlink()
+  with pytest.raises(DataError, match="train_photo"):
+    sources.open_dataset(data, "photo_style")

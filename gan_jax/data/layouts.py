@@ -66,7 +66,8 @@ LAYOUTS = {
       folder_required=("trainA", "trainB"),
     ),
     # AnimeGAN: photos, style images and their edge-smoothed copies, each shuffled on its own.
-    # Read from unpaired data (A photos, B style); data/smoothing.py derives the smooth split.
+    # From unpaired data (A photos, B style) or AnimeGAN's folders (data/style_folders.py);
+    # data/smoothing.py derives the smooth split where the data has none.
     Layout(
       "photo_style",
       images=("image_a", "image_b", "image_smooth"),

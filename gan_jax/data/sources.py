@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 import tensorflow_datasets as tfds
 
-from gan_jax.data import folders, shapes, smoothing, toon
+from gan_jax.data import folders, shapes, smoothing, style_folders, toon
 from gan_jax.data.layouts import LAYOUTS
 from gan_jax.errors import DataError
 
@@ -63,7 +63,13 @@ def open_dataset(data_config, layout: str) -> dict[str, Source]:
   """
   if layout not in LAYOUTS:
     raise ValueError(f"unknown layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
-  if layout == "photo_style":  # unpaired photos (A) and style images (B), smoothed B derived
+  if layout == "photo_style":  # photos (A), style images (B); smoothed B derived when absent
+    folder = getattr(data_config, "folder", "") or ""
+    if folder and style_folders.is_reference_layout(folder):  # AnimeGAN's own folders
+      skip_bad_images = bool(getattr(data_config, "skip_bad_images", False))
+      data_dir = getattr(data_config, "data_dir", "") or None
+      make_builder = style_folders.builder(folder, data_dir, skip_bad_images)
+      return smoothing.with_smooth_splits(_open_prepared(_prepare(make_builder)))
     return smoothing.with_smooth_splits(open_dataset(data_config, "unpaired"))
   folder = getattr(data_config, "folder", "") or ""
   name = getattr(data_config, "name", "") or ""
