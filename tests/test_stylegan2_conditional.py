@@ -133,3 +133,17 @@ def test_bad_class_settings_are_named(tmp_path, tfds_data_dir):
   no_labels = _config(tfds_data_dir, "data.label_key=label")
   with pytest.raises(DataError, match="label_key='label' is not a feature of this dataset"):
     train.train_and_evaluate(no_labels, tmp_path / "bad")
+
+
+def test_projection_maps_w_of_the_chosen_class_and_needs_one(trained, tmp_path):
+  from gan_jax import project  # noqa: PLC0415
+
+  config, _, _, state, _, workdir = trained
+  target = tmp_path / "target.png"
+  Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(target)
+  quick = _config(config.data.data_dir, "project.w_avg_samples=200")
+  with pytest.raises(UserError, match="conditional on 5 classes; --mode=project needs one"):
+    project.project_mode(quick, workdir, str(target))
+  w_space = stylegan2.FAMILY.w_space
+  means = [project.w_stats(quick, w_space, state, np.full((200,), k, np.int32))[0] for k in (0, 4)]
+  assert np.abs(means[0] - means[1]).max() > 1e-3  # w's start depends on the class
