@@ -70,6 +70,20 @@ def _batches(frames, size: int):
     yield batch
 
 
+def _check_paths(input_path, output_path, smoothing: float):
+  """(source, destination) paths, or a UserError naming what is wrong with them."""
+  source, destination = pathlib.Path(input_path), pathlib.Path(output_path)
+  if not source.is_file():
+    raise UserError(f"--input {source} is not a file")
+  if destination.suffix.lower() not in CODECS:
+    raise UserError(f"--output {destination}: give one of {', '.join(CODECS)}")
+  if destination.exists() and destination.resolve() == source.resolve():
+    raise UserError(f"--output {destination} is the input clip; choose another file")
+  if not 0.0 <= smoothing < 1.0:
+    raise UserError(f"--video_smoothing must be in [0, 1), got {smoothing}")
+  return source, destination
+
+
 def translate_clip(
   input_path,
   output_path,
@@ -89,15 +103,7 @@ def translate_clip(
     {'frames', 'fps' (the clip's, a float), 'seconds', 'frames_per_sec', 'width', 'height'}.
   """
   av = _av()
-  source, destination = pathlib.Path(input_path), pathlib.Path(output_path)
-  if not source.is_file():
-    raise UserError(f"--input {source} is not a file")
-  if destination.suffix.lower() not in CODECS:
-    raise UserError(f"--output {destination}: give one of {', '.join(CODECS)}")
-  if destination.exists() and destination.resolve() == source.resolve():
-    raise UserError(f"--output {destination} is the input clip; choose another file")
-  if not 0.0 <= smoothing < 1.0:
-    raise UserError(f"--video_smoothing must be in [0, 1), got {smoothing}")
+  source, destination = _check_paths(input_path, output_path, smoothing)
   try:
     reader = av.open(str(source))
   except av.error.FFmpegError as e:
@@ -164,6 +170,7 @@ def translate_video(
   if direction and direction not in DIRECTIONS:
     raise UserError(f"unknown --direction {direction!r}; choices: {', '.join(DIRECTIONS)}")
   _av()
+  _check_paths(input_path, output_path, smoothing)  # before anything is restored
   family = run.validate(config)
   if not family.translates:
     raise UserError(
