@@ -1,10 +1,11 @@
 """Command-line entry point: train; sample, translate with or evaluate a trained run.
 
   python -m gan_jax.main --config=configs/dcgan.py[:preset] --workdir=DIR \
-      [--mode=train|sample|translate|eval|export|project] [--config.<key>=<value> ...]
+      [--mode=train|sample|translate|eval|export|project|video] [--config.<key>=<value> ...]
   ... --mode=translate --input=PATH --output=PATH [--direction=AtoB|BtoA]
   ... --mode=export --format=onnx [--output=FILE.onnx] [--config.export.quantize=int8|bf16]
   ... --mode=project --target=IMAGE [--output=DIR] [--config.project.vgg16_weights=FILE]
+  ... --mode=video --input=CLIP --output=CLIP [--video_smoothing=0.5] [--direction=AtoB|BtoA]
 
 Running the same command again in the same workdir resumes from the newest checkpoint.
 Multi-process: `--multihost` on Cloud TPU pods, Slurm or Open MPI (JAX finds its peers), or
@@ -20,7 +21,7 @@ from gan_jax import backend, logs
 from gan_jax import config as config_lib
 from gan_jax.errors import NonFiniteLossError, UserError
 
-MODES = ("train", "sample", "translate", "eval", "export", "project")
+MODES = ("train", "sample", "translate", "eval", "export", "project", "video")
 CONFIGS = pathlib.Path(__file__).resolve().parent.parent / "configs"
 
 flags.DEFINE_string(
@@ -37,7 +38,9 @@ flags.DEFINE_bool(
   "Resume a run with a config that differs from its config.json in more than run length, "
   "logging, saving and scoring keys (the change is recorded in config_history.jsonl).",
 )
-flags.DEFINE_string("input", "", "--mode=translate: an image or a folder of images.")
+flags.DEFINE_string(
+  "input", "", "--mode=translate: an image or a folder of images; --mode=video: a clip."
+)
 flags.DEFINE_string("target", "", "--mode=project: the image to find a w for.")
 flags.DEFINE_string(
   "output",
@@ -50,6 +53,11 @@ flags.DEFINE_string(
   "direction", "", "--mode=translate and export: AtoB or BtoA (default: the trained one)."
 )
 flags.DEFINE_enum("format", "onnx", ("onnx",), "--mode=export: the file format.")
+flags.DEFINE_float(
+  "video_smoothing",
+  0.0,
+  "--mode=video: blend each output frame with the previous one by this much, in [0, 1) (0: off).",
+)
 flags.DEFINE_bool(
   "multihost",
   False,
@@ -113,6 +121,12 @@ def main(argv, overrides=()):
       from gan_jax import project  # noqa: PLC0415
 
       project.project_mode(config, FLAGS.workdir, FLAGS.target, FLAGS.output)
+    elif FLAGS.mode == "video":
+      from gan_jax import video  # noqa: PLC0415
+
+      video.translate_video(
+        config, FLAGS.workdir, FLAGS.input, FLAGS.output, FLAGS.direction, FLAGS.video_smoothing
+      )
     else:
       from gan_jax import evaluate  # noqa: PLC0415
 
@@ -145,7 +159,7 @@ def help_text() -> str:
   return "\n".join(
     [
       f"usage: {run} --config=configs/<family>.py[:preset] --workdir=DIR "
-      "[--mode=train|sample|translate|eval|export|project] [--config.<key>=<value> ...]",
+      "[--mode=train|sample|translate|eval|export|project|video] [--config.<key>=<value> ...]",
       "",
       "Families (one config file each; the preset follows a colon, 'default' when none):",
       *rows,
@@ -161,6 +175,8 @@ def help_text() -> str:
       "[--config.export.quantize=int8|bf16]",
       f"  project    {run} --workdir=runs/sg2 --mode=project --target=photo.png "
       "[--config.project.vgg16_weights=FILE]",
+      f"  video      {run} --workdir=runs/anime --mode=video --input=clip.mp4 "
+      "--output=anime.mp4 [--video_smoothing=0.5]",
       "The modes other than train read the run's own DIR/config.json; --config.<key>=<value> "
       "changes one key.",
       "",
