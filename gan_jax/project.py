@@ -279,7 +279,7 @@ def project(config, family, state, target: np.ndarray, seed: int, distance=None,
   )
   jitter_key = jax.random.fold_in(key, 1)
   every = max(1, p.num_steps // 20)
-  start = last_log = time.time()
+  first = last_log = time.time()  # steps/s counts from the end of the first (compiling) step
   for i in range(p.num_steps):
     opt, adam_state, metrics = step(
       state, params, target_features, opt, adam_state, i, jax.random.fold_in(jitter_key, i)
@@ -288,16 +288,16 @@ def project(config, family, state, target: np.ndarray, seed: int, distance=None,
     if on_frame and p.frame_every and (done % p.frame_every == 0 or done == p.num_steps):
       on_frame(done, np.asarray(render(state, opt)))
     if done == 1 or done % every == 0 or done == p.num_steps or time.time() - last_log > 30:
+      dist, loss = float(metrics["dist"]), float(metrics["loss"])  # waits for the step
       last_log = time.time()
-      rate = done / max(last_log - start, 1e-9)
+      if done == 1:
+        first = last_log
+        speed = "first step compiled"
+      else:
+        rate = (done - 1) / max(last_log - first, 1e-9)
+        speed = f"{rate:.1f} steps/s, {(p.num_steps - done) / rate:.0f} s left"
       logging.info(
-        "project step %d/%d: dist %.4f loss %.4f (%.1f steps/s, %.0f s left)",
-        done,
-        p.num_steps,
-        float(metrics["dist"]),
-        float(metrics["loss"]),
-        rate,
-        (p.num_steps - done) / rate,
+        "project step %d/%d: dist %.4f loss %.4f (%s)", done, p.num_steps, dist, loss, speed
       )
   image = np.asarray(render(state, opt))
   return np.asarray(opt["w"][0]), jax.device_get(opt["noise"]), image, jax.device_get(metrics)
