@@ -13,7 +13,7 @@ import numpy as np
 from gan_jax import checkpoint, parallel
 from gan_jax import config as config_lib
 from gan_jax.data import layouts, pipeline
-from gan_jax.errors import DataError, UserError
+from gan_jax.errors import ConfigError, DataError, UserError
 from gan_jax.families import base, get_family
 
 
@@ -24,6 +24,12 @@ def validate(config) -> base.Family:
   # The data keys first: a family's checks (e.g. eval_size against its stride) assume them sane.
   pipeline.validate_config(config)
   family.validate_config(config)
+  model_parallel = config.get("model_parallel", 1)
+  if model_parallel > 1 and not family.model_parallel_leaves(config):
+    raise ConfigError(
+      f"config.model_parallel={model_parallel}: family {family.name} splits nothing over a model "
+      f"axis, so its {model_parallel} devices per example would all compute the same; use 1"
+    )
   return family
 
 
@@ -59,7 +65,7 @@ class RunSetup:
   def __init__(self, config, devices=None):
     self.config = config
     self.family = validate(config)
-    self.mesh = parallel.make_mesh(devices)
+    self.mesh = parallel.make_mesh(devices, config.get("model_parallel", 1))
     self.local_batch_size = parallel.process_batch_size(config.batch_size, self.mesh)
     self.batch_sharding = parallel.batch_sharding(self.mesh)
     self.replicated = parallel.replicated(self.mesh)
@@ -71,7 +77,10 @@ class RunSetup:
     create = functools.partial(self.family.create_state, config, example_batch=spec)
     abstract = jax.eval_shape(create, jax.random.key(0))
     self.state_sharding = parallel.state_sharding(
-      abstract, self.mesh, config.get("fsdp_min_size", 0)
+      abstract,
+      self.mesh,
+      config.get("fsdp_min_size", 0),
+      self.family.model_parallel_leaves(config),
     )
     self.abstract_state = _with_sharding(abstract, self.state_sharding)
     self._create = jax.jit(create, out_shardings=self.state_sharding)

@@ -27,6 +27,9 @@ and, by what it is:
   truncation                              generate honours config.sample.truncation_psi
   advice(config) -> [str]                 warnings about a valid config that trains poorly, logged
                                           once when training starts (not in the other modes)
+  model_parallel_leaves(config) -> {path suffix: axis}   state leaves (params and their
+                                          optimizer moments) to split along that axis over the
+                                          `model` mesh axis when config.model_parallel > 1
   layout_for(config) -> layout name       when the config picks the layout (StyleGAN2's
                                           model.num_classes: 'labelled'); `data_layout` reads it
   num_classes(config) -> int              conditional generators: the classes of
@@ -110,6 +113,7 @@ class Family:
   samples_from_data: bool = False
   frozen: Callable[[Any], Any] | None = None
   advice: Callable[[Any], list[str]] = lambda config: []
+  model_parallel_leaves: Callable[[Any], Mapping[str, int]] = lambda config: {}
   truncation: bool = False  # generate honours config.sample.truncation_psi
   # style_mix(config, state, z_rows, z_cols, styles) -> (row images [R], column images [C],
   # mixed [R, C]): each row latent's ws with the given style layers taken from each column's.
