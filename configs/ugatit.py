@@ -61,6 +61,11 @@ def get_config(arg=None):
   model.ddof = 1  # AdaILN/ILN variance: torch.var's unbiased one (networks.py); 0 as the TF code
   model.conv_formulation = "auto"  # strided convs: picked per backend (nets/layers.py)
   model.dtype = "float32"  # compute dtype; "bfloat16" on TPU/GPU (params stay float32)
+  # Recompute each generator application's forward in the backward pass instead of keeping its
+  # activations (jax.checkpoint): less memory for one more G forward per application. Not in the
+  # reference. With model_parallel (the MLP split over that many devices) the full model's peak
+  # per device falls below 12 GB: benchmarks/memory_ugatit.py.
+  model.remat = False
 
   c.optim = optim = ml_collections.ConfigDict()
   # UGATIT.py build_model: one Adam over both G's, one over the four D's, betas (0.5, 0.999),

@@ -2,14 +2,18 @@
 spectral-norm power iterations, rho clipping, the reference's Adam (coupled weight decay) and lr
 decay, a :tiny run through the loop with exact resume, sample grids and translation both ways."""
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from jax.sharding import AbstractMesh, PartitionSpec
 
 from gan_jax import config as config_lib
-from gan_jax import run, train
+from gan_jax import parallel, run, train
+from gan_jax.data import layouts
 from gan_jax.errors import ConfigError
 from gan_jax.families import ugatit
 from tests.conftest import ROOT
@@ -65,8 +69,78 @@ def test_bad_values_are_named():
     run.validate(_config("model.ddof=2"))
   with pytest.raises(ConfigError, match="config.loss.cam must be >= 0"):
     run.validate(_config("loss.cam=-1"))
+  with pytest.raises(ConfigError, match="config.model_parallel must be an integer >= 1, got 0"):
+    run.validate(_config("model_parallel=0"))
+  with pytest.raises(ConfigError, match="config.model_parallel=2 does not divide the 1 devices"):
+    run.RunSetup(_config("model_parallel=2"), jax.devices()[:1])
+  dcgan = config_lib.load_config(str(ROOT / "configs/dcgan.py:tiny"), ["model_parallel=2"])
+  with pytest.raises(ConfigError, match="family dcgan splits nothing over a model axis"):
+    run.validate(dcgan)
+  saved = config_lib.json_dict(_config())
+  saved["model"]["remat"] = "yes"  # as a hand-edited config.json could hold it
+  bad = config_lib.config_from_json(json.dumps(saved))
+  with pytest.raises(ConfigError, match="config.model.remat must be True or False, got 'yes'"):
+    run.validate(bad)
   assert ugatit.advice(_config()) == []
   assert "lr stops before it reaches 0" in ugatit.advice(_config("total_steps=2"))[0]
+
+
+def _abstract_state(config):
+  spec = layouts.batch_spec("unpaired", config.batch_size, config.image_size)
+  return jax.eval_shape(lambda: ugatit.create_state(config, jax.random.key(0), spec))
+
+
+def test_the_mlp_weight_and_its_adam_moments_split_over_the_model_axis():
+  """config.model_parallel: the (H/4 W/4 4ngf) x 4ngf weight of both generators, and Adam's mu
+  and nu of it, by output feature over `model`; with FSDP the other big leaves over `data`."""
+  config = _config()
+  abstract, rules = _abstract_state(config), ugatit.FAMILY.model_parallel_leaves(config)
+  mesh = AbstractMesh((2, 4), (parallel.DATA_AXIS, parallel.MODEL_AXIS))
+
+  def split(min_size):
+    shardings = parallel.state_sharding(abstract, mesh, min_size, rules)
+    flat = jax.tree_util.tree_flatten_with_path(shardings)[0]
+    return {parallel._path_name(p): s.spec for p, s in flat if any(s.spec)}
+
+  model_split = split(0)
+  assert sorted(model_split) == [
+    f"g/{where}/{g}/mlp_0/kernel"
+    for where in ("opt_state/1/0/mu", "opt_state/1/0/nu", "params")
+    for g in ("a2b", "b2a")
+  ]
+  assert set(model_split.values()) == {PartitionSpec(None, "model")}
+  with_fsdp = split(1024)  # the MLP weight [8 * 8 * 16, 16] and the largest D kernels
+  assert with_fsdp["g/params/a2b/mlp_0/kernel"] == PartitionSpec("data", "model")
+  assert len(with_fsdp) > len(model_split)
+  others = {k: v for k, v in with_fsdp.items() if k not in model_split}
+  assert all(set(spec) == {None, "data"} for spec in others.values()), others
+  odd = AbstractMesh((1, 3), (parallel.DATA_AXIS, parallel.MODEL_AXIS))
+  with pytest.raises(
+    ConfigError, match=r"model_parallel=3 does not divide axis 1 of .*mlp_0/kernel"
+  ):
+    parallel.state_sharding(abstract, odd, 0, rules)
+
+
+def test_remat_recomputes_each_generator_application():
+  """model.remat: the six G applications of a step each recomputed behind a barrier that waits
+  for its cotangent (none without); that the numbers stay those of the step without it,
+  tests/test_parallel.py checks on 8 devices."""
+  config = _config()
+  spec = layouts.batch_spec("unpaired", config.batch_size, config.image_size)
+
+  def barriers(jaxpr):
+    count = 0
+    for eqn in jaxpr.eqns:
+      count += eqn.primitive.name == "optimization_barrier"
+      for sub in jax.extend.core.jaxprs_in_params(eqn.params):
+        count += barriers(sub)
+    return count
+
+  for remat, count in ((False, 0), (True, 6)):
+    config = _config(f"model.remat={remat}")
+    step = lambda s, b, c=config: ugatit.train_step(c, s, b)  # noqa: E731
+    jaxpr = jax.make_jaxpr(step)(_abstract_state(config), spec)
+    assert barriers(jaxpr.jaxpr) == count
 
 
 # ------------------------------------------------------------------------------------------------

@@ -64,6 +64,8 @@ def validate_config(config) -> None:
     if model[key] < 1:
       raise ConfigError(f"config.model.{key} must be >= 1, got {model[key]}")
   check_choice(config, "model.ddof", (1, 0))
+  if not isinstance(model.get("remat", False), bool):
+    raise ConfigError(f"config.model.remat must be True or False, got {model.remat!r}")
   check_choice(config, "model.conv_formulation", layers.FORMULATIONS)
   check_choice(config, "model.dtype", common.DTYPES)
   for key in ("adversarial", "cycle", "identity", "cam"):
@@ -182,14 +184,40 @@ def generator_terms(config, d, out, real_a, real_b) -> dict:
   return terms
 
 
+def rematerialised(fn):
+  """fn(params, x) that keeps only its inputs for the backward pass and runs its forward again
+  there, as jax.checkpoint does, with the recomputation tied to the cotangent's arrival (an
+  optimization barrier over both): XLA CPU otherwise schedules jax.checkpoint's recomputed
+  forwards early, all six beside each other, and the activations it meant to drop are all live
+  again at the peak. Same operations, same numbers."""
+
+  @jax.custom_vjp
+  def wrapped(params, x):
+    return fn(params, x)
+
+  def forward(params, x):
+    return fn(params, x), (params, x)
+
+  def backward(inputs, cotangent):
+    inputs, cotangent = jax.lax.optimization_barrier((inputs, cotangent))
+    return jax.vjp(fn, *inputs)[1](cotangent)
+
+  wrapped.defvjp(forward, backward)
+  return wrapped
+
+
 def train_step(config, state: State, batch, frozen=None):
   del frozen  # no frozen nets
   g_net, d_nets, tx = _generator(config), _discriminators(config), optimizer(config)
   real_a, real_b = unpaired.images(batch)
 
+  # G has no mutable collections. Under model.remat each of its six applications keeps only its
+  # input for the backward pass and runs its forward again there.
+  apply = lambda params, x: g_net.apply({"params": params}, x, train=True)  # noqa: E731
+  apply = rematerialised(apply) if config.model.get("remat", False) else apply
+
   def g_forward(g_params):
-    g = unpaired.NetRunner(g_net, g_params, state.g.batch_stats)
-    return generator_forward(g, real_a, real_b)
+    return generator_forward(lambda name, x: apply(g_params[name], x), real_a, real_b)
 
   # One G forward serves both updates: the D update leaves G as it was.
   out, g_vjp = jax.vjp(g_forward, state.g.params)
@@ -280,4 +308,6 @@ FAMILY = base.Family(
   sample_inputs=unpaired.sample_inputs,
   sample_images=sample_images,
   advice=advice,
+  # The gamma/beta MLP's first weight (268 M at 256 px in the full model) by output feature.
+  model_parallel_leaves=lambda config: {"mlp_0/kernel": 1},
 )
