@@ -6,6 +6,8 @@ import socket
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
 
 
@@ -13,23 +15,63 @@ def _env(data_dir, **extra):
   return {**os.environ, "PYTHONPATH": str(ROOT), "TFDS_DATA_DIR": data_dir, **extra}
 
 
-def test_eight_devices_match_one(tfds_data_dir):
+def _mesh_equivalence(data_dir, config, *args, timeout=300):
+  """tests/scripts/mesh_equivalence.py on 8 fake CPU devices: its JSON line."""
   result = subprocess.run(
-    [sys.executable, str(ROOT / "tests/scripts/mesh_equivalence.py"), tfds_data_dir],
+    [sys.executable, str(ROOT / "tests/scripts/mesh_equivalence.py"), data_dir, config, *args],
     cwd=ROOT,
-    env=_env(tfds_data_dir, XLA_FLAGS="--xla_force_host_platform_device_count=8"),
+    env=_env(data_dir, XLA_FLAGS="--xla_force_host_platform_device_count=8"),
     capture_output=True,
     text=True,
-    timeout=300,
+    timeout=timeout,
   )
   assert result.returncode == 0, result.stderr[-3000:]
   out = json.loads(result.stdout.strip().splitlines()[-1])
   assert out["devices"] == 8
-  assert out["param_devices"] == [[1], [8], [8]]  # on 1, then on all 8 devices
-  assert out["split_leaves"][:2] == [0, 0] and out["split_leaves"][2] > 0, out
+  return out
+
+
+def test_eight_devices_match_one(tfds_data_dir):
+  # The CPU default's conv formulations (the :tiny preset picks direct ones); the state
+  # replicated, then leaves of >= 64 elements split (FSDP).
+  out = _mesh_equivalence(
+    tfds_data_dir,
+    "configs/dcgan.py:tiny",
+    *("--set", "model.conv_formulation=auto", "--run", "1:", "--run", "8:"),
+    *("--run", "8:fsdp_min_size=64"),
+  )
+  runs = out["runs"]
+  assert [r["param_devices"] for r in runs] == [[1], [8], [8]]  # on 1, then on all 8 devices
+  assert [r["split_leaves"] for r in runs][:2] == [0, 0] and runs[2]["split_leaves"] > 0, out
   # Batch norm and the losses reduce over the global batch either way: only summation order differs.
-  assert out["max_abs_diff"] < 1e-5 and out["fsdp_max_abs_diff"] < 1e-5, out
+  assert all(r["params_max_abs_diff"] < 1e-5 for r in runs), out
   assert "config.batch_size=12 is not divisible by the 8 devices" in out["indivisible"]
+
+
+@pytest.mark.slow
+def test_a_model_axis_with_remat_matches_one_device(tfds_data_dir):
+  """U-GAT-IT :tiny on a 2 x 4 (data x model) mesh: its gamma/beta MLP weight and Adam moments
+  split over the model axis (2 generators x param, mu, nu), leaves of 1,024 elements or more
+  over the data axis (FSDP), each generator application rematerialised; the numbers of one
+  device. Marked slow: two compiles of the whole step, minutes on 2 busy cores."""
+  run_8 = "8:model_parallel=4,model.remat=True,fsdp_min_size=1024"
+  out = _mesh_equivalence(
+    tfds_data_dir,
+    "configs/ugatit.py:tiny",
+    "--steps",
+    "2",
+    "--run",
+    "1:",
+    "--run",
+    run_8,
+    timeout=1200,
+  )
+  one, mesh = out["runs"]
+  assert one["param_devices"] == [1] and mesh["param_devices"] == [8], out
+  assert mesh["split_leaves"] > 6, out
+  # The CAM terms weigh 1,000: losses in the thousands, Adam's second moments larger still.
+  assert mesh["params_max_abs_diff"] < 1e-5 and mesh["max_rel_diff"] < 1e-5, out
+  assert mesh["metrics_max_abs_diff"] < 1e-3, out
 
 
 def _free_port() -> int:
