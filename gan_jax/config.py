@@ -37,6 +37,8 @@ ALIGNED_TEST = ("auto", "yes", "no")  # config.eval.aligned_test
 RESUMABLE_KEYS = (
   "total_steps",
   "fsdp_min_size",
+  "model_parallel",
+  "model.remat",
   "log_every",
   "progress_secs",
   "sample_every",
@@ -45,6 +47,8 @@ RESUMABLE_KEYS = (
   "ckpt.",
   "eval.",
   "sample.",
+  "project.",
+  "export.",
   "data.data_dir",
   "data.read_threads",
   "data.prefetch",
@@ -263,11 +267,19 @@ def validate_common(config: ml_collections.ConfigDict) -> None:
   fsdp = config.get("fsdp_min_size", 0)
   if not isinstance(fsdp, int) or isinstance(fsdp, bool) or fsdp < 0:
     raise ConfigError(f"config.fsdp_min_size must be >= 0 (0 = replicate every leaf), got {fsdp!r}")
+  model_parallel = config.get("model_parallel", 1)
+  if not isinstance(model_parallel, int) or isinstance(model_parallel, bool) or model_parallel < 1:
+    raise ConfigError(f"config.model_parallel must be an integer >= 1, got {model_parallel!r}")
   if "eval" in config and "aligned_test" in config.eval:
     check_choice(config, "eval.aligned_test", ALIGNED_TEST)
   sample_cfg = config.get("sample", {})
   for key in ("seeds", "mix_rows", "mix_cols", "mix_styles"):
     parse_seeds(sample_cfg.get(key, ""), f"config.sample.{key}")
+  class_idx = sample_cfg.get("class_idx", -1)
+  if not isinstance(class_idx, int) or isinstance(class_idx, bool) or class_idx < -1:
+    raise ConfigError(
+      f"config.sample.class_idx must be a class index or -1 (none), got {class_idx!r}"
+    )
   if bool(sample_cfg.get("mix_rows", "")) != bool(sample_cfg.get("mix_cols", "")):
     raise ConfigError("config.sample.mix_rows and config.sample.mix_cols go together: give both")
   weights = config.get("eval", {}).get("inception_weights", "")
@@ -315,6 +327,9 @@ def base_config() -> ml_collections.ConfigDict:
   # State leaves (params, optimizer moments) of at least this many elements are split over the
   # devices instead of replicated (FSDP); 0: every leaf replicated. Same numbers either way.
   c.fsdp_min_size = 0
+  # Devices per `model` mesh axis row (the rest form `data`): the leaves a family names for it
+  # (U-GAT-IT's full MLP) are split over them, with their optimizer moments. 1: no model axis.
+  c.model_parallel = 1
   c.image_size = 64  # training resolution (square)
   c.log_every = 100  # console + TensorBoard scalars
   c.progress_secs = 10.0  # also a console line at least this often (seconds; 0 = only log_every)
@@ -362,6 +377,26 @@ def base_config() -> ml_collections.ConfigDict:
   c.sample.mix_rows = ""
   c.sample.mix_cols = ""
   c.sample.mix_styles = "0-6"
+  # Conditional generators: the class of --mode=sample's seeds, mixing grid and --mode=project
+  # (NVlabs' generate.py --class); -1: none given (the sample grid shows one row per class).
+  c.sample.class_idx = -1
+
+  # --mode=project (families that generate from w; NVlabs' projector.py and its defaults): find the
+  # w whose image is closest to --target. The seed is config.sample.seeds' one seed (default 303).
+  c.project = ml_collections.ConfigDict()
+  c.project.num_steps = 1000
+  c.project.w_avg_samples = 10000  # w's start (mean) and noise scale (std) from this many z
+  c.project.lr = 0.1  # Adam (0.9, 0.999) on w and the noise images, at lr x the ramp below
+  c.project.lr_rampdown = 0.25  # cosine ramp-down over the last quarter of the steps
+  c.project.lr_rampup = 0.05  # linear ramp-up over the first 5% of the steps
+  c.project.noise_factor = 0.05  # w jitter: w_std x this, ramped down quadratically ...
+  c.project.noise_ramp = 0.75  # ... to 0 at this fraction of the steps
+  c.project.noise_weight = 1e5  # the noise images' autocorrelation penalty
+  # torchvision's vgg16 state dict (vgg16-397923af.pth, supplied by the user): the distance is
+  # LPIPS-style on its features (unit-normalised, unweighted). Empty: mean squared error on pixels
+  # in [-1, 1].
+  c.project.vgg16_weights = ""
+  c.project.frame_every = 10  # a frames/ PNG (target | projection) every this many steps; 0: none
 
   c.eval = ml_collections.ConfigDict()
   c.eval.batch_size = 16  # images per forward pass in --mode=eval and --mode=translate
@@ -377,4 +412,13 @@ def base_config() -> ml_collections.ConfigDict:
   # images' bytes) in eval.feature_cache ('' = ~/.cache/gan_jax/inception_features).
   c.eval.inception_weights = ""
   c.eval.feature_cache = ""
+
+  # --mode=export (gan_jax/export.py) and smaller generators (gan_jax/quantize.py).
+  c.export = ml_collections.ConfigDict()
+  # Weights as stored: 'none' (float32), 'bf16', or 'int8' (weight-only, per output channel,
+  # symmetric). Also read by --mode=translate and --mode=sample, which then compute what the
+  # exported file computes.
+  c.export.quantize = "none"
+  c.export.image_size = 0  # translation: the exported input side; 0 = data.eval_size or image_size
+  c.export.batch_size = 1  # the exported batch (shapes are static)
   return c

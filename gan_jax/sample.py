@@ -1,7 +1,8 @@
 """--mode=sample: a grid and one PNG per sample from the newest checkpoint of a run; with
 config.sample.seeds, one image per seed (unconditional families); with config.sample.mix_rows and
 mix_cols, a style-mixing grid (families that mix styles); at config.sample.truncation_psi where
-the family truncates."""
+the family truncates; for a conditional generator, seeds and mixing grids of config.sample.class_idx
+(the grid shows one row per class)."""
 
 import functools
 import json
@@ -12,8 +13,13 @@ import numpy as np
 from absl import logging
 
 from gan_jax import config as config_lib
-from gan_jax import parallel, run, samples
+from gan_jax import parallel, quantize, run, samples
 from gan_jax.errors import UserError
+
+
+def _class_suffix(config) -> str:
+  class_idx = config.sample.get("class_idx", -1)
+  return f"_class{class_idx}" if class_idx >= 0 else ""
 
 
 def _latents(config, seeds):
@@ -39,6 +45,19 @@ def _style_mixing_grid(config, family, state, rows):
   return grid, names
 
 
+def check_class(config, family, needs: str) -> None:
+  """UserError for config.sample.class_idx given to an unconditional generator, or, when `needs`
+  names what wants a class, missing for a conditional one."""
+  class_idx, classes = config.sample.get("class_idx", -1), family.num_classes(config)
+  if class_idx >= 0 and not classes:
+    raise UserError(f"config.sample.class_idx={class_idx}: this {family.name} is unconditional")
+  if needs and classes and class_idx < 0:
+    raise UserError(
+      f"config.sample.class_idx: this {family.name} is conditional on {classes} classes; "
+      f"{needs} need one (0-{classes - 1})"
+    )
+
+
 def sample(config, workdir) -> pathlib.Path:
   """Writes a grid and individual PNGs from the newest checkpoint; returns their folder."""
   workdir = run.prepare_workdir(workdir)
@@ -52,17 +71,19 @@ def sample(config, workdir) -> pathlib.Path:
     raise UserError(f"config.sample.mix_rows: {family.name} has no style mixing")
   if psi != 1.0 and not family.truncation:
     raise UserError(f"config.sample.truncation_psi={psi}: {family.name} has no truncation")
+  check_class(config, family, "seeds and mixing grids" if seeds or mix_rows else "")
   setup, state, step = run.restore_newest(config, workdir)
+  state = quantize.apply(config, state)  # config.export.quantize: what an exported file computes
   if mix_rows:
     grid, names = _style_mixing_grid(config, family, state, mix_rows)
-    out = workdir / "samples" / f"mixing_step_{step:07d}_psi{psi:g}"
+    out = workdir / "samples" / f"mixing_step_{step:07d}_psi{psi:g}{_class_suffix(config)}"
   elif seeds:
     images = jax.device_get(
       jax.jit(functools.partial(family.generate, config))(state, _latents(config, seeds))
     )
     grid = samples.as_grid(images)
     names = [f"seed{s:04d}.png" for s in seeds]
-    out = workdir / "samples" / f"seeds_step_{step:07d}_psi{psi:g}"
+    out = workdir / "samples" / f"seeds_step_{step:07d}_psi{psi:g}{_class_suffix(config)}"
   else:
     inputs = run.fixed_sample_inputs(config, family)
     grid = jax.device_get(jax.jit(functools.partial(family.sample_images, config))(state, inputs))
@@ -74,6 +95,8 @@ def sample(config, workdir) -> pathlib.Path:
     for name, image in zip(names, images, strict=True):
       samples.save_png(out / name, image)
     info = {"step": step, "num": len(images), "seeds": seeds, "truncation_psi": psi}
+    if family.num_classes(config):
+      info["class_idx"] = config.sample.get("class_idx", -1)
     if mix_rows:
       info.update({k: config.sample[k] for k in ("mix_rows", "mix_cols", "mix_styles")})
     (out / "info.json").write_text(json.dumps(info) + "\n")
