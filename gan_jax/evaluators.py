@@ -10,6 +10,7 @@ baseline. Every evaluator in `EVALUATORS` then scores each set or says why it ca
   identity baseline's for translation;
 - `fid_kid` (metrics/fid.py): FID and KID against the real target images (and the identity
   baseline's), given the FID Inception weights file (config.eval.inception_weights).
+A family with an input transform (Family.equivariance: StyleGAN3) also gets EQ-T and EQ-T frac.
 Whether a test split is ground truth is the dataset's to say (`sources.aligned_splits`: the
 embedded toon data's test split), or the config's (`eval.aligned_test`). Metrics that cannot run are
 listed under "skipped" with the reason, never silently missing. Every process reads the whole eval
@@ -31,6 +32,7 @@ from gan_jax import writers as writers_lib
 from gan_jax.config import base_config
 from gan_jax.data import pipeline, sources
 from gan_jax.families import common
+from gan_jax.metrics import equivariance as eq_metrics
 from gan_jax.metrics import fid, image_quality, swd
 from gan_jax.metrics.features import InceptionFeatures, run_batched
 
@@ -198,6 +200,22 @@ def _flat_scalars(results: dict, prefix: str) -> dict[str, float]:
   return out
 
 
+def equivariance(config, family, state) -> dict:
+  """EQ-T and EQ-T frac in dB (metrics/equivariance.py) of eval.num_samples latents (whole
+  eval.batch_size batches), for a family that synthesizes with an input transform."""
+  run = jax.jit(functools.partial(family.equivariance, config))
+  size = config.eval.batch_size
+  n = max(size, config.eval.num_samples // size * size)
+  z_rng = jax.random.fold_in(jax.random.key(config.seed), 0xE0)
+  z = np.asarray(jax.random.normal(z_rng, (n, config.model.z_dim)))
+  batches = [z[i : i + size] for i in range(0, n, size)]
+  synthesize = lambda zs, transform: np.asarray(run(state, zs, transform))
+  return {
+    "eq_t": round(eq_metrics.eq_t(synthesize, batches), 4),
+    "eq_t_frac": round(eq_metrics.eq_t(synthesize, batches, fractional=True), 4),
+  }
+
+
 class Scorer:
   """Scores train states of one run; the FID Inception (config.eval.inception_weights) is loaded
   once, here."""
@@ -224,6 +242,8 @@ class Scorer:
         results.update({"direction": name, **scores} if name else scores)
       else:
         results[name] = scores
+    if family.equivariance is not None:
+      results.update(equivariance(config, family, state))
     split = config.data.eval_split
     results = {"step": step, "split": split, **results, "skipped": skipped}
     if parallel.is_lead_process():

@@ -121,6 +121,9 @@ class Family:
   layout_for: Callable[[Any], str] | None = None  # the config picks the layout (see above)
   num_classes: Callable[[Any], int] = lambda config: 0
   w_space: WSpace | None = None
+  # (config, state, z, transform) -> images: the deployed G with an input transform (3x3, the
+  # inverse of the image's), for the equivariance metrics of --mode=eval (StyleGAN3).
+  equivariance: Callable[..., Any] | None = None
 
   @property
   def translates(self) -> bool:

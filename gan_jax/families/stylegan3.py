@@ -116,10 +116,20 @@ def blur(config, images, step):
   return jax.lax.cond(jnp.floor(sigma * 3) > 0, filtered, lambda images: images, images)
 
 
+def transformed(config, state, z, transform):
+  """The deployed (EMA) G of latents z, untruncated, with the input's user transform (3x3, the
+  inverse of the image's): what the reference's EQ metrics synthesize (metrics/equivariance.py)."""
+  g, _, _ = stylegan2._nets(config)
+  c = stylegan2.one_hot(config, stylegan2.sample_labels(config, z.shape[0]))
+  variables = stylegan2._ema_variables(state)
+  return g.apply(variables, z, c, noise_mode="const", transform=transform)
+
+
 FAMILY = dataclasses.replace(
   stylegan2.FAMILY,
   name="stylegan3",
   validate_config=validate_config,
   style_mix=None,  # no style-mixing tool in the reference for StyleGAN3
   w_space=None,  # projection: StyleGAN2's only, for now
+  equivariance=transformed,
 )
