@@ -17,7 +17,9 @@ a uniformly drawn batch is a training label at random, as the reference's get_la
 index is). Sampled images outside training take config.sample.class_idx, or the classes in turn.
 """
 
+import dataclasses
 import math
+from collections.abc import Callable
 
 import flax
 import jax
@@ -131,15 +133,28 @@ def validate_config(config) -> None:
   ada_lib.validate_config(config)
 
 
+@dataclasses.dataclass(frozen=True)
+class Variant:
+  """A family that trains with these phases, D, losses and ADA but its own generator: its module
+  registers one in VARIANTS under its name (families/stylegan3.py), so this module never imports
+  it. generator(config, c_dim) -> (G, num_ws); d_input(config, images, step) -> images: a filter
+  on every image D sees at iteration `step`, before the augment pipe (None: none)."""
+
+  generator: Callable
+  d_input: Callable | None = None
+
+
+VARIANTS: dict[str, Variant] = {}  # by config.family
+
+
 def _nets(config):
   m = config.model
   half = HALF_DTYPES[m.half_dtype]
   widths = dict(channel_base=m.channel_base, channel_max=m.channel_max)
   precision = dict(num_fp16_res=m.num_fp16_res, half_dtype=half, conv_clamp=m.conv_clamp or None)
-  if config.family == "stylegan3":  # the alias-free G on this family's D and phases
-    from gan_jax.families import stylegan3  # noqa: PLC0415 (it imports this module)
-
-    g, num_ws = stylegan3.generator(config, num_classes(config))
+  variant = VARIANTS.get(config.family)
+  if variant is not None:  # another G (StyleGAN3's alias-free one) on this family's D and phases
+    g, num_ws = variant.generator(config, num_classes(config))
   else:
     g = nets.Generator(
       m.z_dim,
@@ -262,10 +277,9 @@ def _synthesis_updating(config, g, params, extra, ws, noise_key):
 def _d(config, d, params, ada, images, labels, aug_key, step=None):
   """D's logits for `images` of class `labels` as D sees them: blurred at iteration `step` where
   the config fades a blur out (StyleGAN3-R), then through the augment pipe."""
-  if step is not None and config.loss.get("blur_sigma", 0):
-    from gan_jax.families import stylegan3  # noqa: PLC0415 (it imports this module)
-
-    images = stylegan3.blur(config, images, step)
+  variant = VARIANTS.get(config.family)
+  if step is not None and variant is not None and variant.d_input is not None:
+    images = variant.d_input(config, images, step)
   images = ada_lib.augment(config, ada, images, aug_key)
   return d.apply({"params": params}, images, one_hot(config, labels))
 

@@ -125,6 +125,8 @@ def transformed(config, state, z, transform):
   return g.apply(variables, z, c, noise_mode="const", transform=transform)
 
 
+stylegan2.VARIANTS["stylegan3"] = stylegan2.Variant(generator, blur)
+
 FAMILY = dataclasses.replace(
   stylegan2.FAMILY,
   name="stylegan3",
