@@ -211,19 +211,6 @@ class Generator(nn.Module):
     return jnp.tanh(h).astype(jnp.float32)
 
 
-class InstanceNorm(nn.Module):
-  """Per image and channel over H and W, a scale and offset per channel (tf.contrib's)."""
-
-  epsilon: float = 1e-5
-
-  @nn.compact
-  def __call__(self, x):
-    c = x.shape[-1]
-    scale = self.param("scale", nn.initializers.ones, (c,))
-    bias = self.param("bias", nn.initializers.zeros, (c,))
-    return norms.standardize(x, scale, bias, (1, 2), self.epsilon)[0]
-
-
 def _xavier():
   return nn.initializers.xavier_uniform()  # tf.contrib.layers' default weights_initializer
 
@@ -249,7 +236,7 @@ class ConvNormLReLUV1(nn.Module):
       dtype=self.dtype,
       name="conv",
     )(x)
-    return nn.leaky_relu(InstanceNorm(1e-5, name="norm")(x), NEGATIVE_SLOPE)
+    return nn.leaky_relu(norms.InstanceNorm(1e-5, name="norm")(x), NEGATIVE_SLOPE)
 
 
 class SeparableConvV1(nn.Module):
@@ -284,7 +271,7 @@ class SeparableConvV1(nn.Module):
       dtype=self.dtype,
       name="pointwise",
     )(x)
-    return nn.leaky_relu(InstanceNorm(1e-6, name="norm")(x), NEGATIVE_SLOPE)
+    return nn.leaky_relu(norms.InstanceNorm(1e-6, name="norm")(x), NEGATIVE_SLOPE)
 
 
 class InvertedResBlockV1(nn.Module):
@@ -310,11 +297,11 @@ class InvertedResBlockV1(nn.Module):
       dtype=self.dtype,
       name="depthwise",
     )(h)
-    h = nn.leaky_relu(InstanceNorm(1e-5, name="depthwise_norm")(h), NEGATIVE_SLOPE)
+    h = nn.leaky_relu(norms.InstanceNorm(1e-5, name="depthwise_norm")(h), NEGATIVE_SLOPE)
     h = nn.Conv(
       self.features, (1, 1), use_bias=False, kernel_init=_xavier(), dtype=self.dtype, name="project"
     )(h)
-    h = InstanceNorm(1e-5, name="project_norm")(h)
+    h = norms.InstanceNorm(1e-5, name="project_norm")(h)
     return x + h if c_in == self.features else h
 
 
@@ -405,7 +392,7 @@ class Discriminator(nn.Module):
 
   def _norm(self, name: str):
     if self.norm == "instance":  # v1: ops.instance_norm, epsilon 1e-5
-      return InstanceNorm(1e-5, name=name)
+      return norms.InstanceNorm(1e-5, name=name)
     return LayerNorm(self.epsilon, name=name)
 
   @nn.compact
