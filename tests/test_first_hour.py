@@ -321,6 +321,14 @@ def test_resume_keeps_a_history_of_config_changes(tmp_path, tfds_data_dir, caplo
     _tiny(tfds_data_dir, "total_steps=6", "log_every=2", "optim.d_lr=1e-3"), workdir
   )
   assert len((workdir / "config_history.jsonl").read_text().splitlines()) == 3
+  # A run begun before a setting existed goes on after the upgrade that adds it; the record says so.
+  del saved["export"]
+  (workdir / "config.json").write_text(json.dumps(saved))
+  train.train_and_evaluate(
+    _tiny(tfds_data_dir, "total_steps=7", "log_every=2", "optim.d_lr=1e-3"), workdir
+  )
+  added = json.loads((workdir / "config_history.jsonl").read_text().splitlines()[-1])["changes"]
+  assert added[0].startswith("export: (absent) -> {") and added[1] == "total_steps: 6 -> 7"
 
 
 def test_a_missing_eval_split_suggests_one_that_exists(tmp_path, tfds_data_dir):
