@@ -132,7 +132,9 @@ def train_and_evaluate(config, workdir, allow_config_change: bool = False) -> di
     logging.warning("%s", line)
   # Opening the data builds or checks it: bad folders and images fail here, before any compile.
   layout = setup.family.data_layout(config)
-  train_data = pipeline.make_dataset(config, layout, setup.local_batch_size)
+  train_data = pipeline.make_dataset(
+    config, layout, setup.local_batch_size, num_classes=setup.family.num_classes(config)
+  )
   data_iter = iter(train_data)
   try:
     return _train(config, workdir, setup, data_iter, changes)

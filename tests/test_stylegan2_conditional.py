@@ -133,6 +133,12 @@ def test_bad_class_settings_are_named(tmp_path, tfds_data_dir):
   no_labels = _config(tfds_data_dir, "data.label_key=label")
   with pytest.raises(DataError, match="label_key='label' is not a feature of this dataset"):
     train.train_and_evaluate(no_labels, tmp_path / "bad")
+  fewer = _config(tfds_data_dir, "model.num_classes=4")  # `shape` has 5: label 4 has no class
+  with pytest.raises(DataError, match="label_key='shape' has 5 classes and the model takes 4"):
+    train.train_and_evaluate(fewer, tmp_path / "fewer")
+  assert not (tmp_path / "fewer" / "checkpoints").exists() or not any(
+    (tmp_path / "fewer" / "checkpoints").iterdir()
+  )
 
 
 def test_projection_maps_w_of_the_chosen_class_and_needs_one(trained, tmp_path):

@@ -230,6 +230,7 @@ def make_dataset(
   process_index: int | None = None,
   process_count: int | None = None,
   split: str | None = None,
+  num_classes: int = 0,
 ):
   """This process's batches as a grain IterDataset.
 
@@ -242,6 +243,8 @@ def make_dataset(
     process_index, process_count: default to this JAX process's.
     split: read this split instead of config.data.train_split / eval_split ('train' or 'test'
       for unpaired data, whose splits come in A/B pairs).
+    num_classes: the classes a conditional model takes (0: none): labelled data that declares
+      more is refused here, before its labels could fall outside the model's.
 
   Returns:
     An IterDataset of dicts: uint8 [batch, image_size, image_size, 3] per image key of the
@@ -253,6 +256,8 @@ def make_dataset(
   process_index = jax.process_index() if process_index is None else process_index
   process_count = jax.process_count() if process_count is None else process_count
   splits = _open_in_turn(config.data, layout)
+  if num_classes:
+    _check_classes(splits, config.data.label_key, num_classes)
   return batches_from_splits(
     config,
     layouts.get_layout(layout),
@@ -263,6 +268,21 @@ def make_dataset(
     process_count,
     split,
   )
+
+
+def _check_classes(splits: dict, label_key: str, num_classes: int) -> None:
+  """Refuses labelled data whose class feature (a TFDS ClassLabel) has more classes than the
+  model takes."""
+  for source in splits.values():
+    info = getattr(source, "dataset_info", None)
+    feature = info.features[label_key] if info and label_key in info.features else None
+    found = getattr(feature, "num_classes", None)
+    if found is not None and found > num_classes:
+      raise DataError(
+        f"config.data.label_key={label_key!r} has {found} classes and the model takes "
+        f"{num_classes} (config.model.num_classes); set it to {found}"
+      )
+    return
 
 
 def batches_from_splits(
