@@ -68,7 +68,7 @@ def main(argv, overrides):
   logs.setup()
   from gan_jax.families import get_family  # noqa: PLC0415
 
-  layout = get_family(config.family).layout
+  layout = get_family(config.family).data_layout(config)
   cores = pipeline.usable_cores()
   for _ in range(FLAGS.rounds):
     for threads, workers in settings:

@@ -24,7 +24,9 @@ def measure(config, steps: int, pipeline_batches: int) -> dict:
   from gan_jax.data import pipeline  # noqa: PLC0415
 
   setup = run.RunSetup(config)
-  data = iter(pipeline.make_dataset(config, setup.family.layout, setup.local_batch_size))
+  data = iter(
+    pipeline.make_dataset(config, setup.family.data_layout(config), setup.local_batch_size)
+  )
   next(data)  # the dataset is built (if needed) and open before anything is timed
 
   start = time.perf_counter()

@@ -91,7 +91,9 @@ class GanJaxStep:
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
     self.flops = float(cost.get("flops", float("nan")))
-    spec = layouts.batch_spec(setup.family.layout, config.batch_size, config.image_size)
+    spec = layouts.batch_spec(
+      setup.family.data_layout(config), config.batch_size, config.image_size
+    )
     rng = np.random.default_rng(0)
     local = {k: rng.integers(0, 256, v.shape, np.uint8) for k, v in spec.items()}
     self.batch = parallel.to_global(local, setup.batch_sharding)
