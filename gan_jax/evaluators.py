@@ -10,7 +10,8 @@ baseline. Every evaluator in `EVALUATORS` then scores each set or says why it ca
   identity baseline's for translation;
 - `fid_kid` (metrics/fid.py): FID and KID against the real target images (and the identity
   baseline's), given the FID Inception weights file (config.eval.inception_weights).
-A family with an input transform (Family.equivariance: StyleGAN3) also gets EQ-T and EQ-T frac.
+A family with an input transform (Family.equivariance: StyleGAN3) also gets EQ-T, EQ-T frac and
+EQ-R.
 Whether a test split is ground truth is the dataset's to say (`sources.aligned_splits`: the
 embedded toon data's test split), or the config's (`eval.aligned_test`). Metrics that cannot run are
 listed under "skipped" with the reason, never silently missing. Every process reads the whole eval
@@ -201,7 +202,7 @@ def _flat_scalars(results: dict, prefix: str) -> dict[str, float]:
 
 
 def equivariance(config, family, state) -> dict:
-  """EQ-T and EQ-T frac in dB (metrics/equivariance.py) of eval.num_samples latents (whole
+  """EQ-T, EQ-T frac and EQ-R in dB (metrics/equivariance.py) of eval.num_samples latents (whole
   eval.batch_size batches), for a family that synthesizes with an input transform."""
   run = jax.jit(functools.partial(family.equivariance, config))
   size = config.eval.batch_size
@@ -213,6 +214,7 @@ def equivariance(config, family, state) -> dict:
   return {
     "eq_t": round(eq_metrics.eq_t(synthesize, batches), 4),
     "eq_t_frac": round(eq_metrics.eq_t(synthesize, batches, fractional=True), 4),
+    "eq_r": round(eq_metrics.eq_r(synthesize, batches), 4),
   }
 
 

@@ -1,18 +1,30 @@
-"""Translation equivariance of a generator: EQ-T (integer and fractional), as StyleGAN3's
-metrics/equivariance.py defines it (NVlabs/stylegan3, commit c233a91; the paper's Section 3 and
-Appendix E): for each batch of w, a random shift t (each axis uniform in +-translate_max of the
-image, rounded to whole pixels for the integer form) applied two ways: synthesized with the input
-transform translated by t, and the untransformed image shifted by t (whole pixels, or the
-fractional shift through a Lanczos-3 windowed sinc); the squared differences over the pixels both
-define are summed over all samples, and the PSNR of their mean (images in [-1, 1], peak 2) is the
-score, in dB. EQ-R (rotation through a band-limited resampling) is not here yet.
+"""Equivariance of a generator to translation and rotation: EQ-T (integer and fractional) and EQ-R,
+as StyleGAN3's metrics/equivariance.py defines them (NVlabs/stylegan3, commit c233a91; the paper's
+Section 3 and Appendix E). For each batch of w:
 
-Host-side NumPy for the shifts (they are cheap and the shift decides the shapes); the generator
-runs jitted, its transform a traced argument.
+- EQ-T: a random shift t (each axis uniform in +-translate_max of the image, rounded to whole
+  pixels for the integer form) applied two ways: synthesized with the input transform translated
+  by t, and the untransformed image shifted by t (whole pixels, or the fractional shift through a
+  Lanczos-3 windowed sinc).
+- EQ-R: a random angle (uniform in +-rotate_max half turns) applied two ways: synthesized with the
+  input transform rotated, then band-limited as the rotation would (the "pseudo-rotation", an
+  oriented low-pass filter, no resampling); and the untransformed image rotated through a 4x
+  upsampling by an oriented windowed-sinc filter and bilinear resampling. The filter convolves two
+  oriented 2-D sincs (the input's band and the output's) and two oriented Lanczos-3 windows.
+
+The squared differences over the pixels both sides define (masks) are summed over all samples, and
+the PSNR of their mean (images in [-1, 1], peak 2) is the score, in dB.
+
+Host-side NumPy for the shifts (they are cheap and the shift decides the shapes); the rotation is
+jitted JAX (a 47 x 47 filter on the 4x-upsampled image: too slow for NumPy at 256 px and up), the
+angle a traced argument; the generator runs jitted, its transform a traced argument.
 """
 
+import functools
 from collections.abc import Callable
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from gan_jax.nets import filtered_lrelu
@@ -66,6 +78,154 @@ def translate_fractional(x: np.ndarray, tx: float, ty: float, a: int = 3):
   return z, m
 
 
+def rotation_matrix(angle, xp=jnp):
+  """The reference's 3x3 rotation by `angle` radians: [[cos, sin, 0], [-sin, cos, 0], [0, 0, 1]]
+  (float32; xp: jnp, or np for a host-side user transform)."""
+  angle = xp.asarray(angle, xp.float32)
+  c, s = xp.cos(angle), xp.sin(angle)
+  zero, one = xp.zeros_like(c), xp.ones_like(c)
+  return xp.stack([xp.stack([c, s, zero]), xp.stack([-s, c, zero]), xp.stack([zero, zero, one])])
+
+
+def _lanczos_window(x, a: int):
+  x = jnp.abs(x) / a
+  return jnp.where(x < 1, jnp.sinc(x), 0.0)
+
+
+def _circular_convolution(a, b):
+  return jnp.real(jnp.fft.ifftn(jnp.fft.fftn(a) * jnp.fft.fftn(b)))
+
+
+def affine_bandlimit_filter(mat, a=3, amax=16, aflt=64, up=4, cutoff_in=1.0, cutoff_out=1.0):
+  """The reference's oriented low-pass filter for the affine `mat` (3x3): [2 amax up - 1]^2 taps
+  of (sinc_in * sinc_out) x (lanczos_in * lanczos_out), each pair convolved (circularly, over
+  +-aflt input pixels at `up` taps per pixel), where _in is axis-aligned and _out is in the
+  coordinates `mat` maps to; then cropped to +-amax pixels and each of the up x up polyphase
+  components normalised to sum 1 / up^2 (so an up-fold upsampling by it has unit DC gain)."""
+  if not a <= amax < aflt:
+    raise ValueError(f"need a <= amax < aflt, got {a}, {amax}, {aflt}")
+  mat = jnp.asarray(mat, jnp.float32)
+  n = aflt * up
+  taps = jnp.roll((jnp.arange(2 * n - 1, dtype=jnp.float32) + 1) / up - aflt, 1 - n)  # FFT order
+  yi, xi = jnp.meshgrid(taps, taps, indexing="ij")
+  xo = xi * mat[0, 0] + yi * mat[0, 1]
+  yo = xi * mat[1, 0] + yi * mat[1, 1]
+  f = _circular_convolution(
+    jnp.sinc(xi * cutoff_in) * jnp.sinc(yi * cutoff_in),
+    jnp.sinc(xo * cutoff_out) * jnp.sinc(yo * cutoff_out),
+  )
+  window = _circular_convolution(
+    _lanczos_window(xi, a) * _lanczos_window(yi, a), _lanczos_window(xo, a) * _lanczos_window(yo, a)
+  )
+  c = (aflt - amax) * up
+  f = jnp.roll(f * window, (n - 1, n - 1), (0, 1))[c:-c, c:-c]  # centred, +-amax pixels
+  f = jnp.pad(f, ((0, 1), (0, 1))).reshape(amax * 2, up, amax * 2, up)
+  f = f / jnp.sum(f, axis=(0, 2), keepdims=True) / up**2
+  return f.reshape(amax * 2 * up, amax * 2 * up)[:-1, :-1]
+
+
+def _convolve_2d(x, f, lhs_dilation: int, pad0: int, pad1: int):
+  """NHWC x (zero-inserted by lhs_dilation) truly convolved with the 2-D filter f per channel,
+  padded by (pad0, pad1) on both axes; float32 at full precision."""
+  n, h, w, c = x.shape
+  planes = jnp.moveaxis(x, 3, 1).reshape(n * c, h, w, 1)
+  y = jax.lax.conv_general_dilated(
+    planes,
+    f[::-1, ::-1, None, None].astype(jnp.float32),
+    (1, 1),
+    [(pad0, pad1), (pad0, pad1)],
+    lhs_dilation=(lhs_dilation, lhs_dilation),
+    dimension_numbers=("NHWC", "HWIO", "NHWC"),
+    precision=jax.lax.Precision.HIGHEST,
+  )
+  return jnp.moveaxis(y.reshape(n, c, *y.shape[1:3]), 1, 3)
+
+
+def _grid_sample(planes, gx, gy, nearest: bool):
+  """torch's grid_sample (align_corners=False, zero padding) of [B, H, W] planes at the
+  normalised coordinates gx, gy [h, w] (shared by all planes): bilinear or nearest (ties to
+  even)."""
+  _, h, w = planes.shape
+  ix, iy = ((gx + 1) * w - 1) / 2, ((gy + 1) * h - 1) / 2
+
+  def tap(x, y):
+    inside = (x >= 0) & (x < w) & (y >= 0) & (y < h)
+    value = planes[:, jnp.clip(y, 0, h - 1), jnp.clip(x, 0, w - 1)]
+    return jnp.where(inside, value, 0.0)
+
+  if nearest:
+    return tap(jnp.round(ix).astype(jnp.int32), jnp.round(iy).astype(jnp.int32))
+  x0, y0 = jnp.floor(ix), jnp.floor(iy)
+  fx, fy = ix - x0, iy - y0
+  x0, y0 = x0.astype(jnp.int32), y0.astype(jnp.int32)
+  return (
+    tap(x0, y0) * ((1 - fx) * (1 - fy))
+    + tap(x0 + 1, y0) * (fx * (1 - fy))
+    + tap(x0, y0 + 1) * ((1 - fx) * fy)
+    + tap(x0 + 1, y0 + 1) * (fx * fy)
+  )
+
+
+@functools.partial(jax.jit, static_argnames=("up", "a", "amax", "aflt"))
+def affine_transform(x, mat, up: int = 4, a: int = 3, amax: int = 16, aflt: int = 64):
+  """NHWC x through the affine `mat` (3x3, image coordinates in [-1, 1]): upsampled up-fold by
+  `affine_bandlimit_filter(mat)`, then resampled bilinearly on the output grid mapped back through
+  mat's inverse; and the mask of the output pixels whose source lies where the upsampling saw the
+  image in full (the upsampled image less 2 p + 1 pixels at each side, p the filter's half-width;
+  nearest sampling)."""
+  n, h, w, c = x.shape
+  mat = jnp.asarray(mat, jnp.float32)
+  f = affine_bandlimit_filter(mat, a, amax, aflt, up)
+  p = f.shape[0] // 2
+  fw = f.shape[0]
+  # upfirdn2d's upsample2d: padding p widened by the filter's reach, gain up^2.
+  y = _convolve_2d(x, f * up**2, up, p + (fw + up - 1) // 2, p + (fw - up) // 2 + up - 1)
+  theta = jnp.linalg.inv(mat)
+  theta = theta.at[:2, 2].multiply(2)
+  theta = theta.at[0, 2].add(1 / up / w).at[1, 2].add(1 / up / h)
+  theta = theta.at[0].multiply(w / (w + p / up * 2)).at[1].multiply(h / (h + p / up * 2))
+  bx = (2 * jnp.arange(w, dtype=jnp.float32) + 1) / w - 1  # affine_grid's pixel centres
+  by = (2 * jnp.arange(h, dtype=jnp.float32) + 1) / h - 1
+  bx, by = bx[None, :], by[:, None]
+  gx = theta[0, 0] * bx + theta[0, 1] * by + theta[0, 2]
+  gy = theta[1, 0] * bx + theta[1, 1] * by + theta[1, 2]
+  planes = jnp.moveaxis(y, 3, 1).reshape(n * c, *y.shape[1:3])
+  z = _grid_sample(planes, gx, gy, nearest=False)
+  edge = p * 2 + 1
+  full = jnp.zeros(y.shape[1:3]).at[edge:-edge, edge:-edge].set(1.0)
+  m = _grid_sample(full[None], gx, gy, nearest=True)[0]
+  z = jnp.moveaxis(z.reshape(n, c, h, w), 1, 3)
+  return z, jnp.broadcast_to(m[None, :, :, None], x.shape)
+
+
+def rotate_fractional(x, angle, a: int = 3):
+  """NHWC x rotated by `angle` radians through `affine_transform` (Lanczos-a windows, +-2a
+  pixels of filter), and its mask: the reference's R_alpha (Appendix E.3)."""
+  return affine_transform(x, rotation_matrix(angle), a=a, amax=a * 2)
+
+
+@functools.partial(jax.jit, static_argnames="a")
+def pseudo_rotate(x, angle, a: int = 3):
+  """NHWC x filtered as if rotated by `angle` but not moved (the band-limit filter of a rotation
+  by -angle at up=1, zero-padded to keep the size), and the mask of the pixels the filter saw in
+  full: the reference's R*_alpha (Appendix E.3)."""
+  f = affine_bandlimit_filter(rotation_matrix(-angle), a=a, amax=a * 2, up=1)
+  p = f.shape[0] // 2
+  y = _convolve_2d(x, f, 1, p, p)
+  m = jnp.zeros(x.shape[1:3]).at[p:-p, p:-p].set(1.0)
+  return y, jnp.broadcast_to(m[None, :, :, None], x.shape)
+
+
+@jax.jit
+def _rotation_errors(orig, img, angle):
+  """Per image: the squared difference of orig rotated by angle and img pseudo-rotated by it,
+  summed over the pixels both masks keep, and their count."""
+  ref, ref_mask = rotate_fractional(orig, angle)
+  pseudo, pseudo_mask = pseudo_rotate(img, angle)
+  mask = ref_mask * pseudo_mask
+  return jnp.sum(jnp.square(ref - pseudo) * mask, (1, 2, 3)), jnp.sum(mask, (1, 2, 3))
+
+
 def psnr(squared_error_sum: float, count: float) -> float:
   """PSNR in dB of images in [-1, 1] (peak-to-peak 2) with that mean squared error (inf: none)."""
   if squared_error_sum == 0:
@@ -99,4 +259,23 @@ def eq_t(
     shift = translate_fractional if fractional else translate_integer
     ref, mask = shift(orig, t[0], t[1])
     sums += [np.sum(np.square(ref - img) * mask), np.sum(mask)]
+  return psnr(*sums)
+
+
+def eq_r(
+  synthesize: Callable[[np.ndarray, np.ndarray], np.ndarray],
+  ws_batches,
+  seed: int = 0,
+  rotate_max: float = 1.0,
+) -> float:
+  """EQ-R in dB: rotation by an angle uniform in +-rotate_max x pi per batch (see eq_t for
+  `synthesize`; a rotation of the image by alpha is the transform rotation_matrix(-alpha))."""
+  rng = np.random.RandomState(seed)
+  sums = np.zeros(2)
+  for ws in ws_batches:
+    orig = np.asarray(synthesize(ws, np.eye(3, dtype=np.float32)), np.float32)
+    angle = np.float32((rng.uniform() * 2 - 1) * rotate_max * np.pi)
+    img = np.asarray(synthesize(ws, rotation_matrix(-angle, np)), np.float32)
+    errors, counts = _rotation_errors(orig, img, angle)
+    sums += [np.sum(np.asarray(errors, np.float64)), np.sum(np.asarray(counts, np.float64))]
   return psnr(*sums)
