@@ -59,9 +59,12 @@ def fit_to_minutes(config, minutes: float, measured_step_sec: float) -> None:
   if "constant_steps" in config.optim:
     config.optim.constant_steps = round(config.optim.constant_steps * scale)
     config.optim.decay_steps = steps - config.optim.constant_steps
+  if "init_steps" in config.optim:  # AnimeGAN's content-only phase keeps its share of the run
+    config.optim.init_steps = round(config.optim.init_steps * scale)
   config.log_every = max(config.log_every, steps // 200)
-  config.sample_every = max(config.sample_every, steps // 10)
-  config.checkpoint_every = max(config.checkpoint_every, steps // 5)
+  # At least 5 grids and checkpoints where the run is shorter than the preset's intervals.
+  config.sample_every = min(max(config.sample_every, steps // 10), steps // 5)
+  config.checkpoint_every = steps // 5
 
 
 def learn(
@@ -85,7 +88,13 @@ def learn(
 
   sizing = None
   if minutes > 0 or cpu_minutes > 0:
-    sizing = step_timing.measure(config, steps=50, pipeline_batches=10)
+    timed = config
+    if "init_steps" in config.optim:
+      # The timed iterations start at 0: time the adversarial step, most of the run, not the
+      # cheaper init-phase one (the run then ends a little under the budget, not over it).
+      timed = config.copy_and_resolve_references()
+      timed.optim.init_steps = 0
+    sizing = step_timing.measure(timed, steps=50, pipeline_batches=10)
     if minutes > 0:
       fit_to_minutes(config, minutes, sizing["fed_step_ms"] / 1000)
     else:
