@@ -10,10 +10,11 @@ baked in (gan_jax/onnx_graph.py writes the graph):
     [-1, 1]) -> `output` of the same shape, the translation in `--direction` (default: the trained
     one), as --mode=translate computes it: pix2pix keeps its test-time dropout (masks drawn once
     from config.seed and stored) and each image's own batch statistics unless model.eval_mode;
-  unconditional (DCGAN, StyleGAN2): `z` float32 [B, z_dim] -> `images` [B, H, W, 3] in [-1, 1].
-    StyleGAN2 is exported from z, through the mapping net with config.sample.truncation_psi baked
-    in and the constant noise; DCGAN normalises with the statistics of the exported batch, as it
-    samples.
+  unconditional (DCGAN, StyleGAN2, StyleGAN3): `z` float32 [B, z_dim] -> `images` [B, H, W, 3]
+    in [-1, 1]. StyleGAN2 and StyleGAN3 are exported from z, through the mapping net with
+    config.sample.truncation_psi baked in (StyleGAN2: and the constant noise; StyleGAN3: with its
+    input's user transform at the identity, as --mode=sample draws); DCGAN normalises with the
+    statistics of the exported batch, as it samples.
 Shapes are static: S is config.export.image_size (default data.eval_size, else image_size; a
 multiple of the generator's stride) and B config.export.batch_size. Beside FILE.onnx, FILE.json
 says what goes in and out, the step and the quantisation; when onnxruntime is installed the file
@@ -75,6 +76,8 @@ def generator_fn(config, family, state, direction: str = ""):
 
   example = np.zeros((batch, config.model.z_dim), np.float32)
   facts = {"truncation_psi": config.sample.get("truncation_psi", 1.0)} if family.truncation else {}
+  if family.equivariance:  # a generator with an input transform is exported at the identity
+    facts["input_transform"] = "identity"
   return fn, example, "z", "images", facts
 
 

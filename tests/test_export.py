@@ -4,6 +4,7 @@ bf16 weights (gan_jax/quantize.py) in the file and in the JAX modes."""
 import json
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import onnx
 import onnxruntime
@@ -22,10 +23,13 @@ def _tiny(family, *overrides):
   return config_lib.load_config(str(ROOT / f"configs/{family}.py:tiny"), list(overrides))
 
 
-def _state(config):
+def _state(config, jit=False):
+  """A family's random state; `jit` builds it as one program (StyleGAN3's eager init compiles
+  hundreds of small ones)."""
   family = run.validate(config)
   spec = layouts.batch_spec(family.layout, config.batch_size, config.image_size)
-  return family, family.create_state(config, jax.random.key(3), example_batch=spec)
+  create = lambda key: family.create_state(config, key, example_batch=spec)  # noqa: E731
+  return family, (jax.jit(create) if jit else create)(jax.random.key(3))
 
 
 def _input(example, name):
@@ -42,8 +46,8 @@ def _run_onnx(model, name, x):
   return session.run(None, {name: x})[0]
 
 
-def _agreement(config, direction=""):
-  family, state = _state(config)
+def _agreement(config, direction="", jit=False):
+  family, state = _state(config, jit)
   fn, example, name, out_name, _ = export.generator_fn(config, family, state, direction)
   model = onnx_graph.to_onnx(fn, example, name, out_name)
   x = _input(example, name)
@@ -60,6 +64,86 @@ def test_every_generator_matches_onnxruntime(family):
   assert ours.shape == theirs.shape and ours.shape[0] == 2
   assert np.std(theirs) > 1e-3  # a real image, not a constant
   assert diff < 2e-5, diff
+
+
+@pytest.mark.parametrize("variant", ["t", "r"])
+def test_stylegan3_matches_onnxruntime(variant):
+  """StyleGAN3 from z, its user transform at identity: the Fourier input's rotation and
+  translation are built with stack and scatter, written as Concat and ScatterND."""
+  config = _tiny("stylegan3", "export.batch_size=2", f"model.config={variant}")
+  model, ours, theirs = _agreement(config, jit=True)
+  diff = float(np.max(np.abs(ours - theirs)))
+  print(
+    f"stylegan3-{variant}: onnxruntime vs JAX max abs diff {diff:.3g}, {model.ByteSize()} bytes"
+  )
+  assert ours.shape == theirs.shape == (2, 16, 16, 3)
+  assert np.std(theirs) > 1e-3
+  assert "ScatterND" in {node.op_type for node in model.graph.node}
+  assert diff < 2e-5, diff
+
+
+def _converted(fn, x, primitive):
+  """(ONNX op types, onnxruntime's output, JAX's) for `fn`, whose jaxpr must hold `primitive`."""
+  assert f" {primitive}[" in str(jax.make_jaxpr(fn)(x))  # the case still tests that primitive
+  model = onnx_graph.to_onnx(fn, x, "x", "y")
+  return (
+    {n.op_type for n in model.graph.node},
+    _run_onnx(model, "x", x),
+    np.asarray(fn(jnp.asarray(x))),
+  )
+
+
+X = np.arange(1.0, 13.0, dtype=np.float32).reshape(3, 4)
+
+
+def test_stack_of_computed_and_constant_arrays():
+  stack = lambda a: jnp.stack([a[0], 2 * a[2], jnp.arange(4.0)], 1)  # noqa: E731
+  ops, ours, theirs = _converted(stack, X, "stack")
+  assert "Concat" in ops and ours.shape == (4, 3)
+  np.testing.assert_array_equal(ours, theirs)
+
+
+_vmapped = jax.vmap(lambda a, i, u: a.at[:, i].add(u))
+SCATTERS = {
+  "set a row": (lambda a: a.at[1].set(2 * a[0]), "scatter"),
+  "add a column": (lambda a: a.at[:, 1].add(a[:, 0]), "scatter-add"),
+  "set a slice (window)": (lambda a: a.at[:, 1:3].set(-a[:, :2]), "scatter"),
+  "multiply part of a row": (lambda a: a.at[0, 1:3].multiply(a[1, :2]), "scatter-mul"),
+  "subtract": (lambda a: a.at[1].subtract(a[0]), "scatter-sub"),
+  "min": (lambda a: a.at[jnp.array([0, 2])].min(a[1:] / 2 + 3), "scatter-min"),
+  "max": (lambda a: a.at[jnp.array([0, 2])].max(a[1:] / 2 + 3), "scatter-max"),
+  "index array": (lambda a: a.at[jnp.array([[0, 1], [2, 0]]), 2].add(a[:2, :2]), "scatter-add"),
+  "known out of bounds dropped": (lambda a: a.at[jnp.array([7, 1, 9])].set(-a), "scatter"),
+  "computed, some dropped": (lambda a: a.at[a[:, 0].astype(int) % 5].add(a), "scatter-add"),
+  "computed window, one dropped": (
+    lambda a: a.at[a[:2, 0].astype(int) * 4 - 3, 1:3].set(10 * a[:2, :2]),
+    "scatter",
+  ),
+  "computed, clipped": (
+    lambda a: a.at[a[:2, 0].astype(int) * 3 - 3].set(7 * a[:2], mode="clip"),
+    "scatter",
+  ),
+  "vmapped (batching dims)": (
+    lambda a: _vmapped(a.reshape(2, 2, 3), a[:2, 0].astype(int) % 3, 5 * a[:2, :2]),
+    "scatter-add",
+  ),
+}
+
+
+@pytest.mark.parametrize("case", SCATTERS)
+def test_scatter_forms_match_jax(case):
+  fn, primitive = SCATTERS[case]
+  ops, ours, theirs = _converted(fn, X, primitive)
+  assert "ScatterND" in ops and ours.shape == theirs.shape
+  np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-6)
+
+
+def test_unconverted_scatter_mode_is_named():
+  numbers = jax.lax.ScatterDimensionNumbers((0,), (1,), (1,))
+  one_hot = jax.lax.GatherScatterMode.ONE_HOT
+  fn = lambda a: jax.lax.scatter_add(a, jnp.array([1]), a[:, 0], numbers, mode=one_hot)  # noqa: E731
+  with pytest.raises(onnx_graph.ExportError, match="scatter-add in mode ONE_HOT"):
+    onnx_graph.to_onnx(fn, X, "x", "y")
 
 
 def test_the_other_direction_and_a_larger_size():
@@ -108,6 +192,13 @@ def test_quantize_touches_only_weight_matrices_under_params():
   assert sizes["quantized_bytes"] < sizes["params_bytes"]
   with pytest.raises(ConfigError, match="config.export.quantize"):
     quantize.mode_of(_tiny("pix2pix", "export.quantize=int4"))
+
+
+def test_unused_computations_leave_no_node():
+  """What `fn` traces but its output does not need (here a sine; in an export, the dequantised
+  weights of the nets it does not run) stays out of the file."""
+  model = onnx_graph.to_onnx(lambda x: (jnp.sin(x), x * 2)[1], np.ones(4, np.float32), "x", "y")
+  assert [n.op_type for n in model.graph.node] == ["Mul", "Identity"]
 
 
 def test_unconverted_primitive_is_named():
