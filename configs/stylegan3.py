@@ -33,6 +33,14 @@ def get_config(arg=None):
   c.checkpoint_every = 5000
   c.data.name = "shapes"
   c.data.flip = False  # --mirror=False
+  # --mode=sample: with config.sample.video, a clip of the config.sample.seeds' grid as the input's
+  # user transform moves (as viz/equivariance_widget.py animates it; gen_video.py has no such
+  # clip): 'translate' along a circle of video_shift image widths through the origin, or 'rotate'
+  # through a full turn; one loop of video_frames frames at video_fps ('' = no clip).
+  c.sample.video = ""
+  c.sample.video_frames = 120
+  c.sample.video_fps = 30
+  c.sample.video_shift = 0.25
 
   c.model = model = ml_collections.ConfigDict()
   model.config = "r" if preset.startswith("r") else "t"  # --cfg=stylegan3-t | stylegan3-r

@@ -2,7 +2,8 @@
 config.sample.seeds, one image per seed (unconditional families); with config.sample.mix_rows and
 mix_cols, a style-mixing grid (families that mix styles); at config.sample.truncation_psi where
 the family truncates; for a conditional generator, seeds and mixing grids of config.sample.class_idx
-(the grid shows one row per class)."""
+(the grid shows one row per class); with config.sample.video (StyleGAN3), instead, an mp4 of the
+seeds' grid as the input transform translates or rotates (video.transform_clip)."""
 
 import functools
 import json
@@ -58,6 +59,36 @@ def check_class(config, family, needs: str) -> None:
     )
 
 
+def _check_clip(family, seeds) -> None:
+  from gan_jax import video  # noqa: PLC0415 - PyAV is optional
+
+  if family.equivariance is None:
+    raise UserError(f"config.sample.video: {family.name} has no input transform to move")
+  if not seeds:
+    raise UserError("config.sample.video needs config.sample.seeds (say 0-3): the clip's grid")
+  video._av("config.sample.video")
+
+
+def _transform_clip(config, family, state, seeds, step, workdir) -> pathlib.Path:
+  """config.sample.video's clip of the seeds (video.transform_clip) and its info.json, in
+  samples/<video>_step_<N>_psi<psi>/; returns that folder."""
+  from gan_jax import video  # noqa: PLC0415
+
+  kind, psi = config.sample.video, config.sample.get("truncation_psi", 1.0)
+  out = workdir / "samples" / f"{kind}_step_{step:07d}_psi{psi:g}{_class_suffix(config)}"
+  lead = parallel.is_lead_process()
+  report = video.transform_clip(
+    config, family, state, _latents(config, seeds), out / f"{kind}.mp4", write=lead
+  )
+  if lead:
+    keys = ("video", "video_frames", "video_fps", "video_shift")
+    info = {"step": step, "seeds": seeds, "truncation_psi": psi, **report}
+    info.update({k: config.sample[k] for k in keys})
+    (out / "info.json").write_text(json.dumps(info) + "\n")
+    logging.info("wrote a %s clip of %d frames to %s", kind, report["frames"], out)
+  return out
+
+
 def sample(config, workdir) -> pathlib.Path:
   """Writes a grid and individual PNGs from the newest checkpoint; returns their folder."""
   workdir = run.prepare_workdir(workdir)
@@ -72,8 +103,13 @@ def sample(config, workdir) -> pathlib.Path:
   if psi != 1.0 and not family.truncation:
     raise UserError(f"config.sample.truncation_psi={psi}: {family.name} has no truncation")
   check_class(config, family, "seeds and mixing grids" if seeds or mix_rows else "")
+  clip = config.sample.get("video", "")
+  if clip:
+    _check_clip(family, seeds)
   setup, state, step = run.restore_newest(config, workdir)
   state = quantize.apply(config, state)  # config.export.quantize: what an exported file computes
+  if clip:
+    return _transform_clip(config, family, state, seeds, step, workdir)
   if mix_rows:
     grid, names = _style_mixing_grid(config, family, state, mix_rows)
     out = workdir / "samples" / f"mixing_step_{step:07d}_psi{psi:g}{_class_suffix(config)}"

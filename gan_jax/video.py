@@ -10,8 +10,14 @@ clip's frame rate and size, and its audio streams are copied packet for packet (
 `smoothing` a in [0, 1) blends each output frame with the previous blended one,
 out_t = (1 - a) y_t + a out_{t-1}, a simple temporal filter against flicker (0: off).
 The log reports frames per second.
+
+Also here: `write_clip`, which encodes frames made here, and `transform_clip`, StyleGAN3's
+--mode=sample clip of seeds as the generator's input transform translates or rotates
+(config.sample.video).
 """
 
+import fractions
+import functools
 import pathlib
 import time
 
@@ -19,7 +25,7 @@ import jax
 import numpy as np
 from absl import logging
 
-from gan_jax import quantize, run
+from gan_jax import quantize, run, samples
 from gan_jax.errors import UserError
 from gan_jax.families import common
 
@@ -30,13 +36,11 @@ VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm")
 CODECS = {".mp4": "libx264", ".mov": "libx264", ".mkv": "libx264", ".avi": "mpeg4"}
 
 
-def _av():
+def _av(what: str = "--mode=video"):
   try:
-    import av  # noqa: PLC0415 - optional: only --mode=video needs it
+    import av  # noqa: PLC0415 - optional: only the clips need it
   except ImportError:
-    raise UserError(
-      "--mode=video needs PyAV: pip install av (see requirements-video.txt)"
-    ) from None
+    raise UserError(f"{what} needs PyAV: pip install av (see requirements-video.txt)") from None
   return av
 
 
@@ -158,6 +162,70 @@ def translate_clip(
     "width": width,
     "height": height,
   }
+
+
+def write_clip(path, frames, fps: int, what: str = "--mode=video") -> dict:
+  """Writes the uint8 [H, W, 3] `frames` (all of one size) to `path` (a CODECS extension) at `fps`
+  frames per second, yuv420p (odd sides padded by one edge pixel). Returns {'frames', 'width',
+  'height', 'fps'}."""
+  av = _av(what)
+  path = pathlib.Path(path)
+  if path.suffix.lower() not in CODECS:
+    raise UserError(f"{path}: give one of {', '.join(CODECS)}")
+  path.parent.mkdir(parents=True, exist_ok=True)
+  count, out = 0, None
+  with av.open(str(path), "w") as writer:
+    for image in frames:
+      if out is None:
+        height, width = image.shape[:2]
+        rate = fractions.Fraction(fps).limit_denominator(1001)
+        out = writer.add_stream(CODECS[path.suffix.lower()], rate=rate)
+        out.width, out.height, out.pix_fmt = width + width % 2, height + height % 2, "yuv420p"
+      pad = ((0, out.height - height), (0, out.width - width), (0, 0))
+      frame = av.VideoFrame.from_ndarray(np.pad(image, pad, "edge"), format="rgb24")
+      for packet in out.encode(frame):
+        writer.mux(packet)
+      count += 1
+    if out is not None:
+      for packet in out.encode():
+        writer.mux(packet)
+  return {"frames": count, "width": width, "height": height, "fps": fps} if count else {}
+
+
+def transform_path(kind: str, frames: int, shift: float) -> np.ndarray:
+  """One loop of input transforms, [frames, 3, 3] float32: the inverses of the image transforms
+  [[cos a, sin a, tx], [-sin a, cos a, ty], [0, 0, 1]] (gen_images.py's make_transform), for a
+  from 0 through a full turn ('rotate'), or t = shift x (cos a - 1, sin a), a circle of radius
+  `shift` image widths that starts and ends untransformed ('translate')."""
+  out = []
+  for a in 2 * np.pi * np.arange(frames) / frames:
+    if kind == "rotate":
+      angle, tx, ty = a, 0.0, 0.0
+    else:
+      angle, tx, ty = 0.0, shift * (np.cos(a) - 1), shift * np.sin(a)
+    c, s = np.cos(angle), np.sin(angle)
+    out.append(np.linalg.inv(np.array([[c, s, tx], [-s, c, ty], [0, 0, 1]])))
+  return np.stack(out).astype(np.float32)
+
+
+def transform_clip(config, family, state, latents, path, write: bool = True) -> dict:
+  """Writes `path`: a frame per transform_path(config.sample.video, ...) step, each the grid of
+  the latents' images (the deployed G at config.sample.truncation_psi, Family.equivariance) with
+  that input transform, at config.sample.video_fps. write=False: computes the frames only (a
+  process other than the lead). Returns write_clip's report."""
+  sample = config.sample
+  psi = sample.get("truncation_psi", 1.0)
+  synthesize = jax.jit(functools.partial(family.equivariance, config, truncation_psi=psi))
+  transforms = transform_path(sample.video, sample.video_frames, sample.video_shift)
+  frames = (
+    samples.tile(samples.as_grid(np.clip(np.asarray(synthesize(state, latents, t)), -1, 1)))
+    for t in transforms
+  )
+  if not write:
+    for _ in frames:
+      pass
+    return {}
+  return write_clip(path, frames, sample.video_fps, "config.sample.video")
 
 
 def translate_video(

@@ -22,6 +22,8 @@ from gan_jax.errors import ConfigError
 from gan_jax.families import stylegan2
 from gan_jax.nets import stylegan3 as nets
 
+VIDEOS = ("", "translate", "rotate")  # config.sample.video: --mode=sample's transform clip
+
 
 def generator(config, c_dim: int = 0):
   """(G, num_ws) for the config: T (3x3 convs) or R (1x1 convs, radial down filters, twice the
@@ -56,6 +58,14 @@ def validate_config(config) -> None:
   for key, rule in (("blur_sigma", "10 for R, 0 for T"), ("blur_fade_kimg", "batch * 200 / 32")):
     if loss[key] < 0 and loss[key] != -1:
       raise ConfigError(f"config.loss.{key} must be >= 0 or -1 ({rule}), got {loss[key]}")
+  sample = config.sample
+  if sample.video not in VIDEOS:
+    raise ConfigError(
+      f"unknown config.sample.video {sample.video!r}; choices: translate, rotate ('' for none)"
+    )
+  for key in ("video_frames", "video_fps", "video_shift"):
+    if not sample[key] > 0:
+      raise ConfigError(f"config.sample.{key} must be > 0, got {sample[key]}")
   if config.model.magnitude_ema_kimg <= 0:
     raise ConfigError(
       f"config.model.magnitude_ema_kimg must be > 0, got {config.model.magnitude_ema_kimg}"
@@ -116,13 +126,16 @@ def blur(config, images, step):
   return jax.lax.cond(jnp.floor(sigma * 3) > 0, filtered, lambda images: images, images)
 
 
-def transformed(config, state, z, transform):
-  """The deployed (EMA) G of latents z, untruncated, with the input's user transform (3x3, the
-  inverse of the image's): what the reference's EQ metrics synthesize (metrics/equivariance.py)."""
+def transformed(config, state, z, transform, truncation_psi=1.0):
+  """The deployed (EMA) G of latents z with the input's user transform (3x3, the inverse of the
+  image's): untruncated, what the reference's EQ metrics synthesize (metrics/equivariance.py);
+  --mode=sample's transform videos pass config.sample.truncation_psi."""
   g, _, _ = stylegan2._nets(config)
   c = stylegan2.one_hot(config, stylegan2.sample_labels(config, z.shape[0]))
   variables = stylegan2._ema_variables(state)
-  return g.apply(variables, z, c, noise_mode="const", transform=transform)
+  return g.apply(
+    variables, z, c, truncation_psi=truncation_psi, noise_mode="const", transform=transform
+  )
 
 
 stylegan2.VARIANTS["stylegan3"] = stylegan2.Variant(generator, blur)
