@@ -1,0 +1,163 @@
+"""Times the official StyleGAN3 training iteration (NVlabs/stylegan3, commit c233a91) on the CPU,
+at gan_jax's settings: one JSON line.
+
+  python benchmarks/peer/stylegan3_peer.py --src=TREE [--cfg=t --res=32 --batch=16 --zdim=64 \
+      --cbase=1024 --cmax=64 --map=2 --mbstd=4 --gamma=1 --dreg=16 --iters=32 --threads=2 \
+      --augpipe=bgc --p=0.2]
+
+It builds the official stylegan3-t (or -r: 1x1 convs, radial filters, doubled G widths, the D-input
+blur) Generator, its EMA copy, the StyleGAN2 Discriminator, StyleGAN2Loss (no path length, no
+style mixing; with its AugmentPipe at a fixed p when --augpipe is given) and the two Adam
+optimizers as train.py and training_loop.py set them up for --cfg=stylegan3-*: G's phase 'Gboth'
+(G main only: no G regularization) every iteration, D main every iteration and D R1 every --dreg,
+with the lazy-regularization correction on D's Adam, then the G EMA. Iterations run on random real
+images; it reports wall and CPU seconds per iteration after 2 warm-up iterations (which run every
+phase).
+The ops run through their pure-PyTorch reference paths (a CPU tensor never takes the CUDA ones:
+`_filtered_lrelu_ref`, `_upfirdn2d_ref`, `_bias_act_ref`). Defaults are configs/stylegan3.py:cpu;
+compare with `python benchmarks/throughput.py --config=configs/stylegan3.py:cpu --steps=32
+--config.aug.mode=noaug`. The tree is obtained as tests/scripts/make_stylegan3_fixtures.py says;
+none of it is copied here.
+"""
+
+import argparse
+import copy
+import json
+import sys
+import time
+import warnings
+
+from stylegan2_peer import AUGPIPE_SPECS, _stub_missing_modules
+
+
+def main():
+  p = argparse.ArgumentParser()
+  p.add_argument("--src", required=True)
+  p.add_argument("--cfg", choices=("t", "r"), default="t")
+  for name, default in [("res", 32), ("batch", 16), ("zdim", 64), ("cbase", 1024), ("cmax", 64)]:
+    p.add_argument(f"--{name}", type=int, default=default)
+  p.add_argument("--map", type=int, default=2)
+  p.add_argument("--mbstd", type=int, default=4)
+  p.add_argument("--gamma", type=float, default=1.0, help="R1 weight (configs/stylegan3.py:cpu's)")
+  p.add_argument("--dreg", type=int, default=16, help="D's lazy R1 interval")
+  p.add_argument("--iters", type=int, default=32)
+  p.add_argument("--threads", type=int, default=0)
+  p.add_argument("--augpipe", default="", help="e.g. bgc; empty: no augmentation")
+  p.add_argument("--p", type=float, default=0.2, help="the augment probability with --augpipe")
+  args = p.parse_args()
+
+  import numpy as np
+  import torch
+
+  if args.threads:
+    torch.set_num_threads(args.threads)
+  _stub_missing_modules()
+  stub = sys.modules.get("pkg_resources")
+  if stub is not None and not hasattr(stub, "parse_version"):  # conv2d_gradfix calls it
+    from packaging.version import parse
+
+    stub.parse_version = parse
+  sys.path.insert(0, args.src)
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from torch_utils.ops import grid_sample_gradfix
+    from training import augment, networks_stylegan2, networks_stylegan3
+    from training import loss as loss_lib
+  grid_sample_gradfix.enabled = False  # torch's own grid_sample (the custom op wants CUDA)
+
+  torch.manual_seed(0)
+  radial = args.cfg == "r"
+  widen = 2 if radial else 1
+  G = networks_stylegan3.Generator(
+    z_dim=args.zdim,
+    c_dim=0,
+    w_dim=args.zdim,
+    img_resolution=args.res,
+    img_channels=3,
+    mapping_kwargs=dict(num_layers=args.map),
+    channel_base=args.cbase * widen,
+    channel_max=args.cmax * widen,
+    num_fp16_res=0,
+    conv_clamp=256,
+    magnitude_ema_beta=0.5 ** (args.batch / (20 * 1e3)),
+    conv_kernel=1 if radial else 3,
+    use_radial_filters=radial,
+  ).train()
+  D = networks_stylegan2.Discriminator(
+    c_dim=0,
+    img_resolution=args.res,
+    img_channels=3,
+    channel_base=args.cbase,
+    channel_max=args.cmax,
+    num_fp16_res=0,
+    conv_clamp=256,
+    epilogue_kwargs=dict(mbstd_group_size=args.mbstd),
+  ).train()
+  G_ema = copy.deepcopy(G).eval()
+  pipe = None
+  if args.augpipe:
+    pipe = augment.AugmentPipe(**AUGPIPE_SPECS[args.augpipe]).train().requires_grad_(False)
+    pipe.p.copy_(torch.as_tensor(args.p))
+  blur = dict(blur_init_sigma=10, blur_fade_kimg=args.batch * 200 / 32) if radial else {}
+  loss = loss_lib.StyleGAN2Loss(
+    torch.device("cpu"), G, D, augment_pipe=pipe, r1_gamma=args.gamma, **blur
+  )
+  g_opt = torch.optim.Adam(G.parameters(), lr=0.0025, betas=[0.0, 0.99], eps=1e-8)
+  ratio = args.dreg / (args.dreg + 1)
+  d_opt = torch.optim.Adam(D.parameters(), lr=0.002 * ratio, betas=[0.0, 0.99**ratio], eps=1e-8)
+  phases = [("Gboth", G, g_opt, 1), ("Dmain", D, d_opt, 1), ("Dreg", D, d_opt, args.dreg)]
+  ema_nimg = args.batch * 10 / 32 * 1000
+  real = torch.randn([args.batch, 3, args.res, args.res]).clamp(-1, 1)
+  c = torch.zeros([args.batch, 0])
+
+  def iteration(batch_idx):
+    cur_nimg = batch_idx * args.batch
+    for name, module, opt, interval in phases:
+      if batch_idx % interval:
+        continue
+      opt.zero_grad(set_to_none=True)
+      module.requires_grad_(True)
+      z = torch.randn([args.batch, args.zdim])
+      loss.accumulate_gradients(name, real, c, z, c, gain=interval, cur_nimg=cur_nimg)
+      module.requires_grad_(False)
+      for param in module.parameters():
+        if param.grad is not None:
+          torch.nan_to_num(param.grad, nan=0, posinf=1e5, neginf=-1e5, out=param.grad)
+      opt.step()
+    nimg = min(ema_nimg, cur_nimg * 0.05)
+    beta = 0.5 ** (args.batch / max(nimg, 1e-8))
+    with torch.no_grad():
+      for p_ema, p in zip(G_ema.parameters(), G.parameters(), strict=True):
+        p_ema.copy_(p.lerp(p_ema, beta))
+      for b_ema, b in zip(G_ema.buffers(), G.buffers(), strict=True):
+        b_ema.copy_(b)
+
+  for i in range(2):
+    iteration(i * args.dreg)  # warm-up: every phase
+  start, cpu_start = time.perf_counter(), time.process_time()
+  for i in range(2, 2 + args.iters):
+    iteration(i)
+  sec = (time.perf_counter() - start) / args.iters
+  cpu_sec = (time.process_time() - cpu_start) / args.iters
+  print(
+    json.dumps(
+      {
+        "peer": f"NVlabs/stylegan3 stylegan3-{args.cfg} (CPU, reference ops)",
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "res": args.res,
+        "batch": args.batch,
+        "iters": args.iters,
+        "augpipe": args.augpipe or None,
+        "p": args.p if args.augpipe else None,
+        "sec_per_iter": round(sec, 4),
+        "cpu_sec_per_iter": round(cpu_sec, 4),  # every thread's CPU time (torch's spin-waits too)
+        "images_per_sec": round(args.batch / sec, 1),
+        "np": np.__version__,
+      }
+    )
+  )
+
+
+if __name__ == "__main__":
+  main()
