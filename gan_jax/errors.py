@@ -17,5 +17,9 @@ class DataError(UserError, ValueError):
   """A dataset, folder or image that cannot be used."""
 
 
+class ExportError(UserError):
+  """A function holds something the ONNX writer (gan_jax/onnx_graph.py) cannot convert."""
+
+
 class NonFiniteLossError(RuntimeError):
   """A loss became NaN or infinite; training stopped without saving the bad state."""
