@@ -219,12 +219,12 @@ def modulated_conv2d(x, weight, styles, demodulate: bool = True, input_gain=None
     styles = styles * jax.lax.rsqrt(jnp.mean(jnp.square(styles)))
   scale = styles if input_gain is None else styles * input_gain
   x = x * scale.astype(x.dtype)[:, None, None, :]
+  # Padded first, then a 'VALID' conv: the same function, but XLA CPU's gradient of a conv padded
+  # by more than kernel // 2 is slow (a 3x3, 64-channel conv of 16 x 52 x 52, forward and
+  # backward: 1.9 s padded in the conv, 0.15 s padded before it).
+  x = jnp.pad(x, ((0, 0), (kh - 1, kh - 1), (kw - 1, kw - 1), (0, 0)))
   x = jax.lax.conv_general_dilated(
-    x,
-    weight.astype(x.dtype),
-    (1, 1),
-    ((kh - 1, kh - 1), (kw - 1, kw - 1)),
-    dimension_numbers=("NHWC", "HWIO", "NHWC"),
+    x, weight.astype(x.dtype), (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
   )
   if demodulate:
     energy = jnp.square(styles) @ jnp.sum(jnp.square(weight), axis=(0, 1))  # [N, O]
