@@ -152,10 +152,15 @@ def resume_refusals(saved: dict, now: dict) -> list[str]:
   """The differences between a run's saved config and the config resuming it that RESUMABLE_KEYS
   does not allow. A key the saved config lacks is a setting added to gan_jax since the run began
   (load_run_config fills it the same way): a run goes on across an upgrade."""
-  allowed = lambda diff: diff.split(": ", 1)[1].startswith("(absent) ->") or any(  # noqa: E731
-    diff.startswith(key) if key.endswith(".") else diff.startswith(key + ":")
-    for key in RESUMABLE_KEYS
-  )
+
+  def allowed(diff: str) -> bool:
+    if diff.split(": ", 1)[1].startswith("(absent) ->"):
+      return True
+    return any(
+      diff.startswith(key) if key.endswith(".") else diff.startswith(key + ":")
+      for key in RESUMABLE_KEYS
+    )
+
   return [d for d in differences(saved, now) if not allowed(d)]
 
 
