@@ -39,12 +39,7 @@ def _reference(case) -> dict[str, np.ndarray]:
   if SRC:
     official = _official()
     return {**fixtures.make_inputs(case), **fixtures.run_official(official, case)}
-  prefix = case["name"] + "/"
-  return {k[len(prefix) :]: v for k, v in _fixture().items() if k.startswith(prefix)}
-
-
-def _prefixed(ref, prefix):
-  return {k[len(prefix) :]: v for k, v in ref.items() if k.startswith(prefix)}
+  return golden.section(_fixture(), case["name"] + "/")
 
 
 def _module_and_call(case, inputs):
@@ -75,7 +70,7 @@ def _assert_close(got, want, what, scale=2e-5):
 def test_matches_official(name):
   case = fixtures.BY_NAME[name]
   ref = _reference(case)
-  variables = stylegan2.convert_reference_state(_prefixed(ref, "state/"))
+  variables = stylegan2.convert_reference_state(golden.section(ref, "state/"))
   inputs = {k: jnp.asarray(ref[k]) for k in ("z", "c", "img") if k in ref}
   run = _module_and_call(case, inputs)
   diff = {k: v for k, v in inputs.items() if k != "c"}
@@ -89,7 +84,7 @@ def test_matches_official(name):
   grad_params, grad_inputs = vjp(jnp.asarray(ref["cot"]))
   for k, v in grad_inputs.items():
     _assert_close(v, ref[f"grad/{k}"], f"gradient wrt {k}")
-  want = stylegan2.convert_reference_state(_prefixed(ref, "grad_state/"))["params"]
+  want = stylegan2.convert_reference_state(golden.section(ref, "grad_state/"))["params"]
   got_leaves = jax.tree_util.tree_leaves_with_path(grad_params)
   want_flat = dict(jax.tree_util.tree_leaves_with_path(want))
   assert set(want_flat) <= {p for p, _ in got_leaves}, "the parameters differ"
@@ -112,7 +107,7 @@ def test_regularizers_double_backward_matches_official(name):
   gradients of their means with respect to every parameter (second-order through the nets)."""
   case = fixtures.BY_NAME[name]
   ref = _reference(case)
-  variables = stylegan2.convert_reference_state(_prefixed(ref, "state/"))
+  variables = stylegan2.convert_reference_state(golden.section(ref, "state/"))
   n = case["batch"]
   c = jnp.asarray(ref["c"]) if "c" in ref else jnp.zeros((n, 0), jnp.float32)
   if case["kind"] == "G":
@@ -135,7 +130,7 @@ def test_regularizers_double_backward_matches_official(name):
   _assert_close(got, ref["reg/value"], "penalty", 1e-4)
   want = dict(
     jax.tree_util.tree_leaves_with_path(
-      stylegan2.convert_reference_state(_prefixed(ref, "reg_grad_state/"))["params"]
+      stylegan2.convert_reference_state(golden.section(ref, "reg_grad_state/"))["params"]
     )
   )
   # Relative to the largest gradient of any parameter: a small one (a bias of the first block)
@@ -154,7 +149,7 @@ def test_regularizers_double_backward_matches_official(name):
 def test_fused_and_per_sample_modulated_convs_give_one_generator():
   case = fixtures.BY_NAME["G_resnet_label_fused_clamped"]
   ref = _reference(case)
-  variables = stylegan2.convert_reference_state(_prefixed(ref, "state/"))
+  variables = stylegan2.convert_reference_state(golden.section(ref, "state/"))
   module = stylegan2.Generator(**case["init"])
   call = {**case["call"]}
   static = ("noise_mode", "fused_modconv", "truncation_psi", "truncation_cutoff")

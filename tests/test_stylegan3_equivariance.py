@@ -4,7 +4,6 @@ else from tests/fixtures/stylegan3_equivariance.npz, which
 tests/scripts/make_stylegan3_eq_fixtures.py regenerates), their properties, and EQ-T and EQ-R of
 a synthesis that is equivariant by construction."""
 
-import functools
 import os
 
 import numpy as np
@@ -36,17 +35,8 @@ def test_fractional_shift_by_whole_pixels_is_the_integer_shift_inside_its_mask()
   assert m.sum() > 0 and m.sum() < (zi != 0).sum()  # the kernel's reach is masked off
 
 
-@functools.cache
-def _official():
-  return fixtures.load_official(SRC)
-
-
 def _reference(name) -> dict[str, np.ndarray]:
-  if SRC:
-    return fixtures.reference(_official(), name)
-  prefix = name + "/"
-  data = golden.arrays(fixtures.FIXTURE)
-  return {k[len(prefix) :]: v for k, v in data.items() if k.startswith(prefix)}
+  return golden.reference(fixtures, SRC, name)
 
 
 @pytest.mark.parametrize("name", [c[0] for c in fixtures.SHIFT_CASES])

@@ -10,7 +10,6 @@ filtered lrelu is also compared at the 256 px nets' full sizes), else its number
 tests/fixtures/stylegan3_nets.npz (tests/scripts/make_stylegan3_fixtures.py regenerates them).
 """
 
-import functools
 import os
 
 import jax
@@ -28,17 +27,8 @@ FLRELU_CASES = {case["name"]: case for case in fixtures.flrelu_cases()}
 G_CASES = {case["name"]: case for case in fixtures.G_CASES}
 
 
-@functools.cache
-def _official():
-  return fixtures.load_official(SRC)
-
-
 def _reference(name) -> dict[str, np.ndarray]:
-  if SRC:
-    return fixtures.reference(_official(), name)
-  prefix = name + "/"
-  data = golden.arrays(fixtures.FIXTURE)
-  return {k[len(prefix) :]: v for k, v in data.items() if k.startswith(prefix)}
+  return golden.reference(fixtures, SRC, name)
 
 
 def _assert_close(got, want, what, scale=2e-5):
@@ -138,8 +128,8 @@ def test_filtered_lrelu_at_the_256px_nets_full_sizes(config):
       slope=1.0 if layer["is_torgb"] else 0.2,
       clamp=256.0,
     )
-    with fixtures.official_modules(_official().modules):
-      ref = fixtures.run_flrelu(_official(), case)
+    with fixtures.official_modules(golden.official(fixtures, SRC).modules):
+      ref = fixtures.run_flrelu(golden.official(fixtures, SRC), case)
     assert ref["out"].shape[1] == layer["out_size"]
     _check_flrelu(case, ref)
 

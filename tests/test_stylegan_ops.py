@@ -37,8 +37,7 @@ def _reference(case) -> dict[str, np.ndarray]:
   if SRC:
     inputs = fixtures.make_inputs(case)
     return {**inputs, **fixtures.run_official(_official(), case, inputs)}
-  prefix = case["name"] + "/"
-  return {k[len(prefix) :]: v for k, v in _fixture().items() if k.startswith(prefix)}
+  return golden.section(_fixture(), case["name"] + "/")
 
 
 def _jax_op(case):

@@ -33,14 +33,10 @@ def _official():
   return fixtures.load_official(SRC)
 
 
-def _prefixed(ref, prefix):
-  return {k[len(prefix) :]: v for k, v in ref.items() if k.startswith(prefix)}
-
-
 def _reference(case) -> dict[str, np.ndarray]:
   if SRC:
     return {"x": fixtures.make_input(case), **fixtures.run_official(_official(), case)}
-  return _prefixed(_fixture(), case["name"] + "/")
+  return golden.section(_fixture(), case["name"] + "/")
 
 
 def _module(kind: str, init: dict):
@@ -78,7 +74,7 @@ def _leaves(tree) -> dict:
 def test_matches_official_in_train_mode(name):
   case = fixtures.BY_NAME[name]
   ref = _reference(case)
-  variables = ugatit.convert_reference_state(_prefixed(ref, "state/"))
+  variables = ugatit.convert_reference_state(golden.section(ref, "state/"))
   module = _module(case["kind"], case["init"])
   stats = variables.get("batch_stats", {})
   cots = [jnp.asarray(ref[f"cot/{i}"]) for i in range(3)]
@@ -93,12 +89,14 @@ def test_matches_official_in_train_mode(name):
   for i, what in enumerate(("image or logits", "cam_logit", "heatmap")):
     _assert_close(outs[i], ref[f"out/{i}"], what)
   _assert_close(grad_x, ref["grad/x"], "gradient wrt the input", 1e-4)
-  want = _leaves(ugatit.convert_reference_state(_prefixed(ref, "grad_state/"))["params"])
+  want = _leaves(ugatit.convert_reference_state(golden.section(ref, "grad_state/"))["params"])
   got = _leaves(grad_params)
   assert set(got) == set(want), "the parameters differ"
   for path, g in got.items():
     _assert_close(g, want[path], f"gradient wrt {jax.tree_util.keystr(path)}", 1e-4)
-  after = ugatit.convert_reference_state({**_prefixed(ref, "state/"), **_prefixed(ref, "after/")})
+  after = ugatit.convert_reference_state(
+    {**golden.section(ref, "state/"), **golden.section(ref, "after/")}
+  )
   want_stats = _leaves(after.get("batch_stats", {}))
   got_stats = _leaves(updated.get("batch_stats", {}))
   assert set(got_stats) == set(want_stats), "the spectral norms' statistics differ"
