@@ -16,6 +16,7 @@ The tree is obtained as tests/scripts/make_stylegan_fixtures.py says; none of it
 
 import argparse
 import copy
+import functools
 import importlib.util
 import json
 import sys
@@ -48,8 +49,9 @@ def _stub_missing_modules():
       sys.modules[name] = types.ModuleType(name)
 
 
-def main():
-  p = argparse.ArgumentParser()
+def common_args(description: str) -> argparse.ArgumentParser:
+  """The sizes (configs/stylegan*.py:cpu's by default) and timing flags both peers take."""
+  p = argparse.ArgumentParser(description=description)
   p.add_argument("--src", required=True)
   for name, default in [("res", 32), ("batch", 16), ("zdim", 64), ("cbase", 1024), ("cmax", 64)]:
     p.add_argument(f"--{name}", type=int, default=default)
@@ -59,9 +61,71 @@ def main():
   p.add_argument("--threads", type=int, default=0)
   p.add_argument("--augpipe", default="", help="e.g. bgc; empty: no augmentation")
   p.add_argument("--p", type=float, default=0.2, help="the augment probability with --augpipe")
+  return p
+
+
+def run_phase(torch, module, opt, accumulate):
+  """One phase of the official training loop: gradients of `accumulate()` into `module` alone,
+  non-finite entries replaced as the loop does, one optimizer step."""
+  opt.zero_grad(set_to_none=True)
+  module.requires_grad_(True)
+  accumulate()
+  module.requires_grad_(False)
+  for param in module.parameters():
+    if param.grad is not None:
+      torch.nan_to_num(param.grad, nan=0, posinf=1e5, neginf=-1e5, out=param.grad)
+  opt.step()
+
+
+def update_ema(torch, G_ema, G, batch_idx, args, buffers=False):
+  """The loop's G EMA: half-life ema_kimg = batch * 10 / 32 with the ramp-up 0.05."""
+  nimg = min(args.batch * 10 / 32 * 1000, batch_idx * args.batch * 0.05)
+  beta = 0.5 ** (args.batch / max(nimg, 1e-8))
+  with torch.no_grad():
+    for p_ema, p in zip(G_ema.parameters(), G.parameters(), strict=True):
+      p_ema.copy_(p.lerp(p_ema, beta))
+    if buffers:
+      for b_ema, b in zip(G_ema.buffers(), G.buffers(), strict=True):
+        b_ema.copy_(b)
+
+
+def report(iteration, args, peer: str, warmup_stride: int):
+  """Two warm-up iterations at multiples of `warmup_stride` (every phase runs), then --iters
+  timed ones; prints the JSON line."""
+  import numpy as np
+  import torch
+
+  for i in range(2):
+    iteration(i * warmup_stride)
+  start, cpu_start = time.perf_counter(), time.process_time()
+  for i in range(2, 2 + args.iters):
+    iteration(i)
+  sec = (time.perf_counter() - start) / args.iters
+  cpu_sec = (time.process_time() - cpu_start) / args.iters
+  print(
+    json.dumps(
+      {
+        "peer": peer,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "res": args.res,
+        "batch": args.batch,
+        "iters": args.iters,
+        "augpipe": args.augpipe or None,
+        "p": args.p if args.augpipe else None,
+        "sec_per_iter": round(sec, 4),
+        "cpu_sec_per_iter": round(cpu_sec, 4),  # every thread's CPU time (torch's spin-waits too)
+        "images_per_sec": round(args.batch / sec, 1),
+        "np": np.__version__,
+      }
+    )
+  )
+
+
+def main():
+  p = common_args("Times the official StyleGAN2-ADA iteration on the CPU.")
   args = p.parse_args()
 
-  import numpy as np
   import torch
 
   if args.threads:
@@ -112,52 +176,20 @@ def main():
     )
     phases += [(name + "main", module, opt, 1), (name + "reg", module, opt, interval)]
   phases = [phases[0], phases[1], phases[2], phases[3]]  # Gmain, Greg, Dmain, Dreg
-  ema_nimg = args.batch * 10 / 32 * 1000
   real = torch.randn([args.batch, 3, args.res, args.res]).clamp(-1, 1)
   c = torch.zeros([args.batch, 0])
 
   def iteration(batch_idx):
     for name, module, opt, interval in phases:
-      if batch_idx % interval:
-        continue
-      opt.zero_grad(set_to_none=True)
-      module.requires_grad_(True)
-      z = torch.randn([args.batch, args.zdim])
-      loss.accumulate_gradients(name, real, c, z, c, sync=True, gain=interval)
-      module.requires_grad_(False)
-      for param in module.parameters():
-        if param.grad is not None:
-          torch.nan_to_num(param.grad, nan=0, posinf=1e5, neginf=-1e5, out=param.grad)
-      opt.step()
-    nimg = min(ema_nimg, batch_idx * args.batch * 0.05)
-    beta = 0.5 ** (args.batch / max(nimg, 1e-8))
-    with torch.no_grad():
-      for p_ema, p in zip(G_ema.parameters(), G.parameters(), strict=True):
-        p_ema.copy_(p.lerp(p_ema, beta))
+      if batch_idx % interval == 0:
+        z = torch.randn([args.batch, args.zdim])
+        accumulate = functools.partial(
+          loss.accumulate_gradients, name, real, c, z, c, sync=True, gain=interval
+        )
+        run_phase(torch, module, opt, accumulate)
+    update_ema(torch, G_ema, G, batch_idx, args)
 
-  for i in range(2):
-    iteration(i * 16)  # warm-up: every phase
-  start = time.perf_counter()
-  for i in range(2, 2 + args.iters):
-    iteration(i)
-  sec = (time.perf_counter() - start) / args.iters
-  print(
-    json.dumps(
-      {
-        "peer": "NVlabs/stylegan2-ada-pytorch (CPU, reference ops)",
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "res": args.res,
-        "batch": args.batch,
-        "iters": args.iters,
-        "augpipe": args.augpipe or None,
-        "p": args.p if args.augpipe else None,
-        "sec_per_iter": round(sec, 4),
-        "images_per_sec": round(args.batch / sec, 1),
-        "np": np.__version__,
-      }
-    )
-  )
+  report(iteration, args, "NVlabs/stylegan2-ada-pytorch (CPU, reference ops)", warmup_stride=16)
 
 
 if __name__ == "__main__":

@@ -20,33 +20,28 @@ compare with `python benchmarks/throughput.py --config=configs/stylegan3.py:cpu 
 none of it is copied here.
 """
 
-import argparse
 import copy
-import json
+import functools
 import sys
-import time
 import warnings
 
-from stylegan2_peer import AUGPIPE_SPECS, _stub_missing_modules
+from stylegan2_peer import (
+  AUGPIPE_SPECS,
+  _stub_missing_modules,
+  common_args,
+  report,
+  run_phase,
+  update_ema,
+)
 
 
 def main():
-  p = argparse.ArgumentParser()
-  p.add_argument("--src", required=True)
+  p = common_args("Times the official StyleGAN3 iteration on the CPU.")
   p.add_argument("--cfg", choices=("t", "r"), default="t")
-  for name, default in [("res", 32), ("batch", 16), ("zdim", 64), ("cbase", 1024), ("cmax", 64)]:
-    p.add_argument(f"--{name}", type=int, default=default)
-  p.add_argument("--map", type=int, default=2)
-  p.add_argument("--mbstd", type=int, default=4)
   p.add_argument("--gamma", type=float, default=1.0, help="R1 weight (configs/stylegan3.py:cpu's)")
   p.add_argument("--dreg", type=int, default=16, help="D's lazy R1 interval")
-  p.add_argument("--iters", type=int, default=32)
-  p.add_argument("--threads", type=int, default=0)
-  p.add_argument("--augpipe", default="", help="e.g. bgc; empty: no augmentation")
-  p.add_argument("--p", type=float, default=0.2, help="the augment probability with --augpipe")
   args = p.parse_args()
 
-  import numpy as np
   import torch
 
   if args.threads:
@@ -106,57 +101,21 @@ def main():
   ratio = args.dreg / (args.dreg + 1)
   d_opt = torch.optim.Adam(D.parameters(), lr=0.002 * ratio, betas=[0.0, 0.99**ratio], eps=1e-8)
   phases = [("Gboth", G, g_opt, 1), ("Dmain", D, d_opt, 1), ("Dreg", D, d_opt, args.dreg)]
-  ema_nimg = args.batch * 10 / 32 * 1000
   real = torch.randn([args.batch, 3, args.res, args.res]).clamp(-1, 1)
   c = torch.zeros([args.batch, 0])
 
   def iteration(batch_idx):
     cur_nimg = batch_idx * args.batch
     for name, module, opt, interval in phases:
-      if batch_idx % interval:
-        continue
-      opt.zero_grad(set_to_none=True)
-      module.requires_grad_(True)
-      z = torch.randn([args.batch, args.zdim])
-      loss.accumulate_gradients(name, real, c, z, c, gain=interval, cur_nimg=cur_nimg)
-      module.requires_grad_(False)
-      for param in module.parameters():
-        if param.grad is not None:
-          torch.nan_to_num(param.grad, nan=0, posinf=1e5, neginf=-1e5, out=param.grad)
-      opt.step()
-    nimg = min(ema_nimg, cur_nimg * 0.05)
-    beta = 0.5 ** (args.batch / max(nimg, 1e-8))
-    with torch.no_grad():
-      for p_ema, p in zip(G_ema.parameters(), G.parameters(), strict=True):
-        p_ema.copy_(p.lerp(p_ema, beta))
-      for b_ema, b in zip(G_ema.buffers(), G.buffers(), strict=True):
-        b_ema.copy_(b)
+      if batch_idx % interval == 0:
+        z = torch.randn([args.batch, args.zdim])
+        accumulate = functools.partial(
+          loss.accumulate_gradients, name, real, c, z, c, gain=interval, cur_nimg=cur_nimg
+        )
+        run_phase(torch, module, opt, accumulate)
+    update_ema(torch, G_ema, G, batch_idx, args, buffers=True)
 
-  for i in range(2):
-    iteration(i * args.dreg)  # warm-up: every phase
-  start, cpu_start = time.perf_counter(), time.process_time()
-  for i in range(2, 2 + args.iters):
-    iteration(i)
-  sec = (time.perf_counter() - start) / args.iters
-  cpu_sec = (time.process_time() - cpu_start) / args.iters
-  print(
-    json.dumps(
-      {
-        "peer": f"NVlabs/stylegan3 stylegan3-{args.cfg} (CPU, reference ops)",
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "res": args.res,
-        "batch": args.batch,
-        "iters": args.iters,
-        "augpipe": args.augpipe or None,
-        "p": args.p if args.augpipe else None,
-        "sec_per_iter": round(sec, 4),
-        "cpu_sec_per_iter": round(cpu_sec, 4),  # every thread's CPU time (torch's spin-waits too)
-        "images_per_sec": round(args.batch / sec, 1),
-        "np": np.__version__,
-      }
-    )
-  )
+  report(iteration, args, f"NVlabs/stylegan3 stylegan3-{args.cfg} (CPU, reference ops)", args.dreg)
 
 
 if __name__ == "__main__":
