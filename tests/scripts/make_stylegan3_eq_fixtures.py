@@ -97,12 +97,7 @@ def main():
     sys.exit("set STYLEGAN3_SRC to a checkout of NVlabs/stylegan3")
   official = load_official(src)
   arrays = ops_fixtures.provenance(src, nets_fixtures.COMMIT)
-  for name in CASES:
-    for k, v in reference(official, name).items():
-      arrays[f"{name}/{k}"] = v
-  FIXTURE.parent.mkdir(parents=True, exist_ok=True)
-  np.savez_compressed(FIXTURE, **arrays)
-  print(f"{FIXTURE}: {len(arrays)} arrays, {FIXTURE.stat().st_size} bytes")
+  nets_fixtures.write_fixture(FIXTURE, arrays, CASES, lambda name: reference(official, name))
 
 
 if __name__ == "__main__":

@@ -318,6 +318,16 @@ def reference(official, name) -> dict[str, np.ndarray]:
     return run_generator(official, case)
 
 
+def write_fixture(path: pathlib.Path, arrays: dict, names, compute) -> None:
+  """Writes `arrays` (the provenance) and every `compute(name)` array as NAME/KEY to `path`."""
+  for name in names:
+    for k, v in compute(name).items():
+      arrays[f"{name}/{k}"] = v
+  path.parent.mkdir(parents=True, exist_ok=True)
+  np.savez_compressed(path, **arrays)
+  print(f"{path}: {len(arrays)} arrays, {path.stat().st_size} bytes")
+
+
 def main():
   src = os.environ.get("STYLEGAN3_SRC")
   if not src:
@@ -326,12 +336,7 @@ def main():
   arrays = ops_fixtures.provenance(src, COMMIT)
   names = [c["name"] for c in [*flrelu_cases(), *G_CASES]]
   names += [f"schedule_{config}_{res}" for config, res in SCHEDULE_NETS]
-  for name in names:
-    for k, v in reference(official, name).items():
-      arrays[f"{name}/{k}"] = v
-  FIXTURE.parent.mkdir(parents=True, exist_ok=True)
-  np.savez_compressed(FIXTURE, **arrays)
-  print(f"{FIXTURE}: {len(arrays)} arrays, {FIXTURE.stat().st_size} bytes")
+  write_fixture(FIXTURE, arrays, names, lambda name: reference(official, name))
 
 
 if __name__ == "__main__":
