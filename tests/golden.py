@@ -21,6 +21,7 @@ def section(named: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
 
 @functools.cache
 def official(fixtures: types.ModuleType, src: str):
+  """The official tree at `src`, loaded by the fixture script `fixtures` once per process."""
   return fixtures.load_official(src)
 
 

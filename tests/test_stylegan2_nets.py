@@ -9,7 +9,6 @@ else its numbers come from tests/fixtures/stylegan2_nets.npz
 (tests/scripts/make_stylegan2_net_fixtures.py regenerates them).
 """
 
-import functools
 import os
 
 import jax
@@ -30,14 +29,9 @@ def _fixture() -> dict[str, np.ndarray]:
   return golden.arrays(fixtures.FIXTURE)
 
 
-@functools.cache
-def _official():
-  return ops_fixtures.load_official(SRC)
-
-
 def _reference(case) -> dict[str, np.ndarray]:
   if SRC:
-    official = _official()
+    official = golden.official(ops_fixtures, SRC)
     return {**fixtures.make_inputs(case), **fixtures.run_official(official, case)}
   return golden.section(_fixture(), case["name"] + "/")
 

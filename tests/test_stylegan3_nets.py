@@ -128,8 +128,9 @@ def test_filtered_lrelu_at_the_256px_nets_full_sizes(config):
       slope=1.0 if layer["is_torgb"] else 0.2,
       clamp=256.0,
     )
-    with fixtures.official_modules(golden.official(fixtures, SRC).modules):
-      ref = fixtures.run_flrelu(golden.official(fixtures, SRC), case)
+    official = golden.official(fixtures, SRC)
+    with fixtures.official_modules(official.modules):
+      ref = fixtures.run_flrelu(official, case)
     assert ref["out"].shape[1] == layer["out_size"]
     _check_flrelu(case, ref)
 

@@ -7,7 +7,6 @@ tests/scripts/make_stylegan_fixtures.py, whose docstring says how to get the tre
 those of a random linear functional sum(out * cot), through jax.vjp and torch.autograd.
 """
 
-import functools
 import os
 
 import jax
@@ -23,11 +22,6 @@ SRC = os.environ.get("STYLEGAN2_ADA_SRC")
 CASE_NAMES = [case["name"] for case in fixtures.CASES]
 
 
-@functools.cache
-def _official():
-  return fixtures.load_official(SRC)
-
-
 def _fixture() -> dict[str, np.ndarray]:
   return golden.arrays(fixtures.FIXTURE)
 
@@ -36,7 +30,7 @@ def _reference(case) -> dict[str, np.ndarray]:
   """The case's inputs and the official outputs / cotangent / gradients."""
   if SRC:
     inputs = fixtures.make_inputs(case)
-    return {**inputs, **fixtures.run_official(_official(), case, inputs)}
+    return {**inputs, **fixtures.run_official(golden.official(fixtures, SRC), case, inputs)}
   return golden.section(_fixture(), case["name"] + "/")
 
 
@@ -106,7 +100,9 @@ def test_fixture_covers_the_cases():
 def test_fixture_is_what_the_official_tree_computes():
   data = _fixture()
   for case in fixtures.CASES:
-    for k, v in fixtures.run_official(_official(), case, fixtures.make_inputs(case)).items():
+    for k, v in fixtures.run_official(
+      golden.official(fixtures, SRC), case, fixtures.make_inputs(case)
+    ).items():
       np.testing.assert_array_equal(data[f"{case['name']}/{k}"], v, err_msg=case["name"])
 
 

@@ -9,7 +9,6 @@ numbers come from tests/fixtures/ugatit_nets.npz (tests/scripts/make_ugatit_fixt
 regenerates them).
 """
 
-import functools
 import os
 
 import jax
@@ -28,14 +27,12 @@ def _fixture() -> dict[str, np.ndarray]:
   return golden.arrays(fixtures.FIXTURE)
 
 
-@functools.cache
-def _official():
-  return fixtures.load_official(SRC)
-
-
 def _reference(case) -> dict[str, np.ndarray]:
   if SRC:
-    return {"x": fixtures.make_input(case), **fixtures.run_official(_official(), case)}
+    return {
+      "x": fixtures.make_input(case),
+      **fixtures.run_official(golden.official(fixtures, SRC), case),
+    }
   return golden.section(_fixture(), case["name"] + "/")
 
 
@@ -108,7 +105,7 @@ def test_matches_official_in_train_mode(name):
 def test_parameter_counts_match_official_at_paper_sizes():
   """Shapes only (jax.eval_shape): the full generator's first MLP weight alone is 268 M floats."""
   if SRC:
-    want = fixtures.paper_parameter_counts(_official())
+    want = fixtures.paper_parameter_counts(golden.official(fixtures, SRC))
   else:
     want = {name: int(_fixture()[f"count/{name}"]) for name in fixtures.PAPER_NETS}
   got = {}
