@@ -44,6 +44,28 @@ def test_auto_rules_follow_the_reference():
   assert stylegan2.r1_gamma(_config("loss.r1_gamma=10", preset="auto")) == 10.0
 
 
+def test_named_presets_follow_the_reference_specs():
+  # train.py cfg_specs: (res, mb, mbstd, fmaps -> channel_base, lrate, gamma, ema, ramp, map)
+  specs = {
+    "stylegan2": (1024, 32, 4, 32768, 0.002, 10.0, 10.0, 0.0, 8),
+    "paper256": (256, 64, 8, 16384, 0.0025, 1.0, 20.0, 0.0, 8),
+    "cifar": (32, 64, 32, 32768, 0.0025, 0.01, 500.0, 0.05, 2),
+  }
+  for preset, spec in specs.items():
+    c = _config(preset=preset)
+    m, o = c.model, c.optim
+    got = (c.image_size, c.batch_size, m.mbstd_group, m.channel_base, o.lr, c.loss.r1_gamma)
+    got += (o.ema_kimg, o.ema_rampup, m.mapping_layers)
+    assert got == spec, preset
+    assert (m.num_fp16_res, m.conv_clamp, m.channel_max) == (4, 256.0, 512)
+    run.validate(c)
+  cifar = _config(preset="cifar")  # --cfg=cifar also drops path length, mixing and D's skips
+  assert cifar.total_steps == 100_000_000 // 64  # --kimg=100000
+  assert set(stylegan2.steps(cifar)) == {"g_main", "d_main", "d_reg"}
+  assert cifar.loss.style_mixing == 0 and stylegan2._nets(cifar)[1].architecture == "orig"
+  assert _config(preset="paper256").total_steps == 25_000_000 // 64
+
+
 def test_lazy_regularization_runs_adam_at_lr_and_betas_to_the_interval_ratio():
   config = _config("optim.lr=0.01", "optim.b1=0.5", "optim.b2=0.99")
   tx = stylegan2._adam(config, 4)
