@@ -117,7 +117,10 @@ def test_fixture_is_what_the_official_tree_computes():
     inputs = fixtures.make_inputs(case["shape"])
     for percentile in case["percentiles"]:
       for k, v in fixtures.run_official(_official(), case, percentile, inputs).items():
-        np.testing.assert_array_equal(data[f"{case['name']}/{percentile}/{k}"], v, case["name"])
+        # torch's CPU kernels round differently from one CPU to another (rotate's grid sample:
+        # 1.7e-6); well inside the 2e-5 x max that gan_jax is held to against them
+        want = data[f"{case['name']}/{percentile}/{k}"]
+        np.testing.assert_allclose(want, v, rtol=0, atol=1e-5, err_msg=case["name"])
 
 
 def test_pipes_and_strengths_are_the_references():

@@ -273,7 +273,8 @@ def _stub_missing_modules():
   """Stub the modules the official tree imports but never uses here, where the environment lacks
   them (newer Pythons and setuptools dropped distutils and pkg_resources)."""
   for name in ("pkg_resources", "requests"):
-    if importlib.util.find_spec(name) is None:
+    # a stub from an earlier call has no spec, which find_spec refuses
+    if name not in sys.modules and importlib.util.find_spec(name) is None:
       sys.modules[name] = types.ModuleType(name)
   try:
     import distutils.util  # noqa: F401
