@@ -47,6 +47,10 @@ def _stub_missing_modules():
   for name in ("pkg_resources", "requests"):
     if name not in sys.modules and importlib.util.find_spec(name) is None:
       sys.modules[name] = types.ModuleType(name)
+      if name == "pkg_resources":  # StyleGAN3's conv2d_gradfix calls parse_version
+        from packaging.version import parse
+
+        sys.modules[name].parse_version = parse
 
 
 def common_args(description: str) -> argparse.ArgumentParser:

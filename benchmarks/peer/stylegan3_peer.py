@@ -47,11 +47,6 @@ def main():
   if args.threads:
     torch.set_num_threads(args.threads)
   _stub_missing_modules()
-  stub = sys.modules.get("pkg_resources")
-  if stub is not None and not hasattr(stub, "parse_version"):  # conv2d_gradfix calls it
-    from packaging.version import parse
-
-    stub.parse_version = parse
   sys.path.insert(0, args.src)
   with warnings.catch_warnings():
     warnings.simplefilter("ignore")

@@ -159,11 +159,6 @@ def load_official(src: str) -> types.SimpleNamespace:
   if not (pathlib.Path(src) / "training" / "networks_stylegan3.py").is_file():
     raise FileNotFoundError(f"{src} is not a stylegan3 checkout")
   ops_fixtures._stub_missing_modules()
-  stub = sys.modules.get("pkg_resources")
-  if stub is not None and not hasattr(stub, "parse_version"):  # conv2d_gradfix imports it
-    from packaging.version import parse
-
-    stub.parse_version = parse
   modules: dict = {}
   with official_modules(modules):
     sys.path.insert(0, src)

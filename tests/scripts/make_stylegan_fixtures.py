@@ -276,6 +276,10 @@ def _stub_missing_modules():
     # a stub from an earlier call has no spec, which find_spec refuses
     if name not in sys.modules and importlib.util.find_spec(name) is None:
       sys.modules[name] = types.ModuleType(name)
+      if name == "pkg_resources":  # StyleGAN3's conv2d_gradfix calls parse_version
+        from packaging.version import parse
+
+        sys.modules[name].parse_version = parse
   try:
     import distutils.util  # noqa: F401
   except ImportError:
