@@ -11,8 +11,9 @@ import pathlib
 from gan_jax import evaluators, run
 
 
-def evaluate(config, workdir) -> dict:
-  """Scores the newest checkpoint in `workdir`; returns what it wrote to eval/step_<N>.json."""
+def evaluate(config, workdir, step: int | None = None) -> dict:
+  """Scores the newest checkpoint in `workdir` (or the one of `step`); returns what it wrote to
+  eval/step_<N>.json."""
   workdir = pathlib.Path(workdir)
-  setup, state, step = run.restore_newest(config, workdir)
+  setup, state, step = run.restore_newest(config, workdir, step)
   return evaluators.Scorer(config, setup, workdir).score(state, step)

@@ -110,8 +110,11 @@ def onnxruntime_difference(path: pathlib.Path, fn, example, input_name: str):
   return float(np.max(np.abs(ours - np.asarray(jax.jit(fn)(x)))))
 
 
-def export(config, workdir, fmt: str, output: str = "", direction: str = "") -> pathlib.Path:
-  """Writes the generator of the newest checkpoint in `workdir` as `fmt`; returns the file."""
+def export(
+  config, workdir, fmt: str, output: str = "", direction: str = "", step: int | None = None
+) -> pathlib.Path:
+  """Writes the generator of the newest checkpoint in `workdir` (or the one of `step`) as `fmt`;
+  returns the file."""
   if fmt not in FORMATS:
     raise UserError(f"unknown --format {fmt!r}; choices: {', '.join(FORMATS)}")
   from gan_jax import onnx_graph  # noqa: PLC0415 - needs the onnx package
@@ -123,7 +126,7 @@ def export(config, workdir, fmt: str, output: str = "", direction: str = "") -> 
     raise UserError(f"--direction: {family.name} generates from latents; it has no direction")
   if output:
     _output_path(workdir, output, "")  # a bad --output fails before the restore
-  _, state, step = run.restore_newest(config, workdir)
+  _, state, step = run.restore_newest(config, workdir, step)
   fn, example, input_name, output_name, facts = generator_fn(config, family, state, direction)
   tag = f"_{facts['direction']}" if "direction" in facts else ""
   path = _output_path(workdir, output, f"{family.name}{tag}_step{step}_{mode}.onnx")

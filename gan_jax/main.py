@@ -41,6 +41,12 @@ flags.DEFINE_bool(
 flags.DEFINE_string(
   "input", "", "--mode=translate: an image or a folder of images; --mode=video: a clip."
 )
+flags.DEFINE_integer(
+  "step",
+  None,
+  "The modes other than train: use the checkpoint saved at this step (default: the newest).",
+  lower_bound=0,
+)
 flags.DEFINE_string("target", "", "--mode=project: the image to find a w for.")
 flags.DEFINE_string(
   "output",
@@ -80,6 +86,10 @@ def _load(overrides):
   if not FLAGS.workdir:
     raise UserError("--workdir is required: the run's folder (see --help)")
   if FLAGS.mode == "train":
+    if FLAGS.step is not None:
+      raise UserError(
+        "--step is for the modes that read a trained run; train resumes from the newest checkpoint"
+      )
     if not FLAGS.config:
       raise UserError("--config is required to train, e.g. --config=configs/dcgan.py:cpu")
     return config_lib.load_config(FLAGS.config, overrides), []
@@ -108,29 +118,37 @@ def main(argv, overrides=()):
     elif FLAGS.mode == "sample":
       from gan_jax import sample  # noqa: PLC0415
 
-      sample.sample(config, FLAGS.workdir)
+      sample.sample(config, FLAGS.workdir, FLAGS.step)
     elif FLAGS.mode == "translate":
       from gan_jax import translate  # noqa: PLC0415
 
-      translate.translate_path(config, FLAGS.workdir, FLAGS.input, FLAGS.output, FLAGS.direction)
+      translate.translate_path(
+        config, FLAGS.workdir, FLAGS.input, FLAGS.output, FLAGS.direction, FLAGS.step
+      )
     elif FLAGS.mode == "export":
       from gan_jax import export  # noqa: PLC0415
 
-      export.export(config, FLAGS.workdir, FLAGS.format, FLAGS.output, FLAGS.direction)
+      export.export(config, FLAGS.workdir, FLAGS.format, FLAGS.output, FLAGS.direction, FLAGS.step)
     elif FLAGS.mode == "project":
       from gan_jax import project  # noqa: PLC0415
 
-      project.project_mode(config, FLAGS.workdir, FLAGS.target, FLAGS.output)
+      project.project_mode(config, FLAGS.workdir, FLAGS.target, FLAGS.output, FLAGS.step)
     elif FLAGS.mode == "video":
       from gan_jax import video  # noqa: PLC0415
 
       video.translate_video(
-        config, FLAGS.workdir, FLAGS.input, FLAGS.output, FLAGS.direction, FLAGS.video_smoothing
+        config,
+        FLAGS.workdir,
+        FLAGS.input,
+        FLAGS.output,
+        FLAGS.direction,
+        FLAGS.video_smoothing,
+        FLAGS.step,
       )
     else:
       from gan_jax import evaluate  # noqa: PLC0415
 
-      evaluate.evaluate(config, FLAGS.workdir)
+      evaluate.evaluate(config, FLAGS.workdir, FLAGS.step)
   except UserError as e:
     _fail(e, exit_code=2)
   except NonFiniteLossError as e:
@@ -170,15 +188,16 @@ def help_text() -> str:
       f"  sample     {run} --workdir=runs/dcgan --mode=sample",
       f"  translate  {run} --workdir=runs/p2p --mode=translate --input=photo.jpg "
       "--output=out.png [--direction=BtoA]",
-      f"  eval       {run} --workdir=runs/dcgan --mode=eval [--config.eval.inception_weights=FILE]",
+      f"  eval       {run} --workdir=runs/dcgan --mode=eval [--step=N] "
+      "[--config.eval.inception_weights=FILE]",
       f"  export     {run} --workdir=runs/p2p --mode=export --format=onnx [--output=g.onnx] "
       "[--config.export.quantize=int8|bf16]",
       f"  project    {run} --workdir=runs/sg2 --mode=project --target=photo.png "
       "[--config.project.vgg16_weights=FILE]",
       f"  video      {run} --workdir=runs/anime --mode=video --input=clip.mp4 "
       "--output=anime.mp4 [--video_smoothing=0.5]",
-      "The modes other than train read the run's own DIR/config.json; --config.<key>=<value> "
-      "changes one key.",
+      "The modes other than train read the run's own DIR/config.json and its newest checkpoint "
+      "(--step=N: the one of step N); --config.<key>=<value> changes one key.",
       "",
       "Flags:",
       # absl heads them with the module's name, a line of its own

@@ -308,9 +308,11 @@ def _check_output(output: str) -> None:
     raise UserError(f"--output {output} exists and is not a folder")
 
 
-def project_mode(config, workdir, target_path: str, output: str = "") -> pathlib.Path:
-  """--mode=project: checks everything, restores the newest checkpoint, projects, writes the
-  outputs; returns their folder."""
+def project_mode(
+  config, workdir, target_path: str, output: str = "", step: int | None = None
+) -> pathlib.Path:
+  """--mode=project: checks everything, restores the newest checkpoint (or the one of `step`),
+  projects, writes the outputs; returns their folder."""
   workdir = run.prepare_workdir(workdir)
   family = run.validate(config)
   if family.w_space is None:
@@ -324,7 +326,7 @@ def project_mode(config, workdir, target_path: str, output: str = "") -> pathlib
   _check_output(output)
   target = load_target(target_path, config.image_size)
   distance = make_distance(config)  # a bad weights file fails here, before the checkpoint is read
-  _, state, step = run.restore_newest(config, workdir)
+  _, state, step = run.restore_newest(config, workdir, step)
   name = f"{pathlib.Path(target_path).stem}_seed{seed}_step{step:07d}"
   out = pathlib.Path(output) if output else workdir / "projections" / name
   lead = parallel.is_lead_process()

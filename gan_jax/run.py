@@ -166,12 +166,25 @@ def restore(ckpt, setup, config, workdir: pathlib.Path, data_iter=None):
     raise
 
 
-def restore_newest(config, workdir: pathlib.Path):
-  """(setup, state, step) of the newest checkpoint, for sampling, evaluation and translation."""
+def restore_newest(config, workdir: pathlib.Path, step: int | None = None):
+  """(setup, state, step) of the newest checkpoint, or of the one saved at `step` (the --step
+  flag), for sampling, evaluation and translation."""
   setup = RunSetup(config)
   ckpt = checkpoint.Checkpointer(workdir / "checkpoints")
-  restored = restore(ckpt, setup, config, workdir)
-  ckpt.close()
+  try:
+    if step is None:
+      restored = restore(ckpt, setup, config, workdir)
+    else:
+      saved = ckpt.all_steps()
+      if step not in saved:
+        listed = ", ".join(map(str, saved)) if saved else "none"
+        raise UserError(
+          f"--step={step}: no checkpoint of that step in {workdir / 'checkpoints'} (saved "
+          f"steps: {listed})"
+        )
+      restored = ckpt.restore(step, setup.abstract_state), step
+  finally:
+    ckpt.close()
   if not restored:
     raise UserError(
       f"no checkpoint in {workdir / 'checkpoints'}: train first, with "

@@ -89,8 +89,9 @@ def _transform_clip(config, family, state, seeds, step, workdir) -> pathlib.Path
   return out
 
 
-def sample(config, workdir) -> pathlib.Path:
-  """Writes a grid and individual PNGs from the newest checkpoint; returns their folder."""
+def sample(config, workdir, step: int | None = None) -> pathlib.Path:
+  """Writes a grid and individual PNGs from the newest checkpoint (or the one of `step`); returns
+  their folder."""
   workdir = run.prepare_workdir(workdir)
   family = run.validate(config)
   seeds = config_lib.parse_seeds(config.sample.get("seeds", ""))
@@ -106,7 +107,7 @@ def sample(config, workdir) -> pathlib.Path:
   clip = config.sample.get("video", "")
   if clip:
     _check_clip(family, seeds)
-  setup, state, step = run.restore_newest(config, workdir)
+  setup, state, step = run.restore_newest(config, workdir, step)
   state = quantize.apply(config, state)  # config.export.quantize: what an exported file computes
   if clip:
     return _transform_clip(config, family, state, seeds, step, workdir)

@@ -86,8 +86,11 @@ def _save(path: pathlib.Path, image: np.ndarray) -> None:
     raise UserError(f"cannot write {path}: {e.strerror or e}") from None
 
 
-def translate_path(config, workdir, input_path: str, output_path: str, direction: str = "") -> int:
-  """Translates `input_path` (file or folder) to `output_path`; returns the images written."""
+def translate_path(
+  config, workdir, input_path: str, output_path: str, direction: str = "", step: int | None = None
+) -> int:
+  """Translates `input_path` (file or folder) to `output_path` with the newest checkpoint (or the
+  one of `step`); returns the images written."""
   family_name = config.family
   workdir = pathlib.Path(workdir)
   if not input_path or not output_path:
@@ -110,7 +113,7 @@ def translate_path(config, workdir, input_path: str, output_path: str, direction
       f"(config.data.direction={offered[0]!r}); --direction={direction!r} is not "
       f"available"
     )
-  _, state, step = run.restore_newest(config, workdir)
+  _, state, step = run.restore_newest(config, workdir, step)
   state = quantize.apply(config, state)  # config.export.quantize: what an exported file computes
   for path in skipped:
     logging.warning("skipped %s: not an image", path)

@@ -229,10 +229,16 @@ def transform_clip(config, family, state, latents, path, write: bool = True) -> 
 
 
 def translate_video(
-  config, workdir, input_path: str, output_path: str, direction: str = "", smoothing: float = 0.0
+  config,
+  workdir,
+  input_path: str,
+  output_path: str,
+  direction: str = "",
+  smoothing: float = 0.0,
+  step: int | None = None,
 ) -> dict:
-  """--mode=video: the newest checkpoint in `workdir` over the clip; returns translate_clip's
-  report (also logged)."""
+  """--mode=video: the newest checkpoint in `workdir` (or the one of `step`) over the clip;
+  returns translate_clip's report (also logged)."""
   if not input_path or not output_path:
     raise UserError("--mode=video needs --input=CLIP and --output=CLIP")
   if direction and direction not in DIRECTIONS:
@@ -248,7 +254,7 @@ def translate_video(
   offered = family.directions(config)
   if direction and direction not in offered:
     raise UserError(f"{config.family} translates only {', '.join(offered)}")
-  _, state, step = run.restore_newest(config, pathlib.Path(workdir))
+  _, state, step = run.restore_newest(config, pathlib.Path(workdir), step)
   state = quantize.apply(config, state)
   rng = jax.random.fold_in(jax.random.key(config.seed), 0x7A5)
   direction = direction or offered[0]

@@ -8,7 +8,7 @@ from gan_jax import config as config_lib
 from gan_jax import parallel, run, sample, translate
 from gan_jax.errors import ConfigError, UserError
 from gan_jax.families import pix2pix
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_cli
 
 PIX2PIX = str(ROOT / "configs/pix2pix.py") + ":tiny"
 DCGAN = str(ROOT / "configs/dcgan.py") + ":tiny"
@@ -28,6 +28,28 @@ def test_sample_or_eval_without_a_checkpoint(mode, tmp_path):
   mode_fn = sample.sample if mode == "sample" else evaluate.evaluate
   with pytest.raises(UserError, match="no checkpoint in .*: train first"):
     mode_fn(config_lib.load_config(DCGAN), tmp_path / "empty")
+
+
+def test_a_step_without_a_checkpoint_names_the_saved_steps(tmp_path, tfds_data_dir):
+  from gan_jax import evaluate, train
+
+  config = config_lib.load_config(DCGAN, [f"data.data_dir={tfds_data_dir}", "total_steps=2"])
+  train.train_and_evaluate(config, tmp_path)
+  with pytest.raises(UserError, match=r"^--step=3: no checkpoint .* \(saved steps: 2\)$"):
+    evaluate.evaluate(config, tmp_path, step=3)
+  assert not (tmp_path / "eval").exists()
+  with pytest.raises(UserError, match=r"--step=0: .*\(saved steps: none\)"):
+    sample.sample(config, tmp_path / "empty", step=0)
+
+
+def test_step_with_train_is_refused(tmp_path):
+  result = run_cli([f"--config={DCGAN}", f"--workdir={tmp_path}", "--step=2"], "", check=False)
+  assert result.returncode == 2
+  assert result.stderr.splitlines()[-1] == (
+    "error: --step is for the modes that read a trained run; train resumes from the newest "
+    "checkpoint"
+  )
+  assert not any(tmp_path.iterdir())
 
 
 def test_coordinator_address_needs_process_count_and_id():

@@ -265,10 +265,13 @@ def test_eval_without_flags_scores_the_runs_own_data(tmp_path, tfds_data_dir, ca
   bare = run_cli([f"--workdir={workdir}", "--mode=eval"], tfds_data_dir, check=False)
   assert bare.returncode == 2
   assert "use --config.data.eval_split=train" in bare.stderr.splitlines()[-1]
+  # --step scores an older checkpoint than the newest (4).
   result = run_cli(
-    [f"--workdir={workdir}", "--mode=eval", "--config.data.eval_split=train"], tfds_data_dir
+    [f"--workdir={workdir}", "--mode=eval", "--config.data.eval_split=train", "--step=2"],
+    tfds_data_dir,
   )
-  scores = json.loads((workdir / "eval_train" / "step_0000004.json").read_text())
+  assert sorted(p.name for p in (workdir / "eval_train").iterdir()) == ["step_0000002.json"]
+  scores = json.loads((workdir / "eval_train" / "step_0000002.json").read_text())
   assert scores["num_images"] == 5 and scores["swd_mean"] > 0
   assert "override data.eval_split: test -> train" in result.stderr
   # A config file given too is not used in its place: the log says how it differs.
