@@ -126,10 +126,11 @@ def report(iteration, args, peer: str, warmup_stride: int):
   )
 
 
-def main():
-  p = common_args("Times the official StyleGAN2-ADA iteration on the CPU.")
-  args = p.parse_args()
-
+def build(args, gamma=None):
+  """The official G, its EMA copy, D, StyleGAN2Loss (with its AugmentPipe at --p when --augpipe
+  is given) and the phases Gmain, Greg, Dmain, Dreg with their Adam optimizers and the
+  lazy-regularization correction, at `args`' sizes; R1 weight `gamma` (None: the auto rule).
+  Returns a namespace with those and the official modules torch, training_stats."""
   import torch
 
   if args.threads:
@@ -138,6 +139,7 @@ def main():
   sys.path.insert(0, args.src)
   with warnings.catch_warnings():
     warnings.simplefilter("ignore")
+    from torch_utils import training_stats
     from torch_utils.ops import bias_act, grid_sample_gradfix, upfirdn2d
     from training import augment, networks
     from training import loss as loss_lib
@@ -164,7 +166,8 @@ def main():
     epilogue_kwargs=dict(mbstd_group_size=args.mbstd),
   ).train()
   G_ema = copy.deepcopy(G).eval()
-  gamma = 0.0002 * args.res**2 / args.batch  # --cfg=auto's rule
+  if gamma is None:
+    gamma = 0.0002 * args.res**2 / args.batch  # --cfg=auto's rule
   pipe = None
   if args.augpipe:
     pipe = augment.AugmentPipe(**AUGPIPE_SPECS[args.augpipe]).train().requires_grad_(False)
@@ -179,19 +182,41 @@ def main():
       module.parameters(), lr=0.0025 * ratio, betas=[0.0, 0.99**ratio], eps=1e-8
     )
     phases += [(name + "main", module, opt, 1), (name + "reg", module, opt, interval)]
-  phases = [phases[0], phases[1], phases[2], phases[3]]  # Gmain, Greg, Dmain, Dreg
-  real = torch.randn([args.batch, 3, args.res, args.res]).clamp(-1, 1)
+  return types.SimpleNamespace(
+    torch=torch,
+    training_stats=training_stats,
+    G=G,
+    G_ema=G_ema,
+    D=D,
+    pipe=pipe,
+    loss=loss,
+    phases=phases,  # Gmain, Greg, Dmain, Dreg
+  )
+
+
+def run_phases(official, batch_idx, real, args):
+  """One iteration's phases, each on its own latents, as the official loop runs them."""
+  torch = official.torch
   c = torch.zeros([args.batch, 0])
+  for name, module, opt, interval in official.phases:
+    if batch_idx % interval == 0:
+      z = torch.randn([args.batch, args.zdim])
+      accumulate = functools.partial(
+        official.loss.accumulate_gradients, name, real, c, z, c, sync=True, gain=interval
+      )
+      run_phase(torch, module, opt, accumulate)
+
+
+def main():
+  p = common_args("Times the official StyleGAN2-ADA iteration on the CPU.")
+  args = p.parse_args()
+  official = build(args)
+  torch = official.torch
+  real = torch.randn([args.batch, 3, args.res, args.res]).clamp(-1, 1)
 
   def iteration(batch_idx):
-    for name, module, opt, interval in phases:
-      if batch_idx % interval == 0:
-        z = torch.randn([args.batch, args.zdim])
-        accumulate = functools.partial(
-          loss.accumulate_gradients, name, real, c, z, c, sync=True, gain=interval
-        )
-        run_phase(torch, module, opt, accumulate)
-    update_ema(torch, G_ema, G, batch_idx, args)
+    run_phases(official, batch_idx, real, args)
+    update_ema(torch, official.G_ema, official.G, batch_idx, args)
 
   report(iteration, args, "NVlabs/stylegan2-ada-pytorch (CPU, reference ops)", warmup_stride=16)
 
