@@ -98,11 +98,16 @@ class Checkpointer:
 
   def restore(self, step: int, abstract_state):
     """The state saved at `step` (no data iterator, no fallback): for evaluation and tools."""
-    mismatch = self._mismatch(step, abstract_state)
-    if mismatch:
-      raise UserError(f"checkpoint {self.directory}/{step} does not match this config: {mismatch}")
-    args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state))
-    return self._manager.restore(step, args=args)["state"]
+    try:
+      mismatch = self._mismatch(step, abstract_state)
+      if not mismatch:
+        args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state))
+        return self._manager.restore(step, args=args)["state"]
+    except Exception as e:  # damaged files: Orbax and TensorStore raise many types
+      raise UserError(
+        f"checkpoint {self.directory}/{step} cannot be read ({type(e).__name__}: {_first_line(e)})"
+      ) from None
+    raise UserError(f"checkpoint {self.directory}/{step} does not match this config: {mismatch}")
 
   def _mismatch(self, step: int, abstract_state) -> str:
     """What differs between the saved state's arrays and `abstract_state` ('' when nothing)."""

@@ -38,6 +38,11 @@ def test_a_step_without_a_checkpoint_names_the_saved_steps(tmp_path, tfds_data_d
   with pytest.raises(UserError, match=r"^--step=3: no checkpoint .* \(saved steps: 2\)$"):
     evaluate.evaluate(config, tmp_path, step=3)
   assert not (tmp_path / "eval").exists()
+  for path in (tmp_path / "checkpoints" / "2" / "state").rglob("*"):
+    if path.is_file() and path.stat().st_size > 100:
+      path.write_bytes(b"\0" * 10)  # a disk that lost the save
+  with pytest.raises(UserError, match=r"^checkpoint .*/checkpoints/2 cannot be read \(\w+: "):
+    evaluate.evaluate(config, tmp_path, step=2)
   with pytest.raises(UserError, match=r"--step=0: .*\(saved steps: none\)"):
     sample.sample(config, tmp_path / "empty", step=0)
 
