@@ -40,10 +40,12 @@ def palette_fraction(images: np.ndarray, colours: np.ndarray, tolerance: float =
   return float(np.mean(residual < tolerance))
 
 
-def _images(config, split, num):
+def split_images(config_file: str, split: str, num: int | None = None) -> np.ndarray:
+  """The first `num` (default: all) images of the config's data `split`, uint8 NHWC at its
+  image_size, in file order."""
   from gan_jax.data import pipeline  # noqa: PLC0415
 
-  config = config_lib.load_config(FLAGS.config, [f"data.eval_split={split}"])
+  config = config_lib.load_config(config_file, [f"data.eval_split={split}"])
   batches = pipeline.make_dataset(config, "unconditional", 256, train=False)
   return np.concatenate([b["image"] for b in batches])[:num]
 
@@ -64,7 +66,7 @@ def main(argv, overrides):
   train.train_and_evaluate(config, workdir)
   train_minutes = (time.perf_counter() - start) / 60
 
-  reals = _images(config, "test", FLAGS.num)
+  reals = split_images(FLAGS.config, "test", FLAGS.num)
   setup = run.RunSetup(config)
   z = jax.random.normal(jax.random.key(1234), (FLAGS.num, config.model.z_dim))
   generate = jax.jit(functools.partial(setup.family.generate, config))
@@ -95,7 +97,7 @@ def main(argv, overrides):
         "steps": config.total_steps,
         "train_minutes_this_run": round(train_minutes, 2),
         "swd_real_vs_real": round(
-          swd.swd(reals, _images(config, "train", FLAGS.num))["swd_mean"], 2
+          swd.swd(reals, split_images(FLAGS.config, "train", FLAGS.num))["swd_mean"], 2
         ),
         "palette_real": round(palette_fraction(reals, shapes.COLOURS), 4),
         "by_step": results,

@@ -30,15 +30,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 from stylegan2_peer import build, common_args, run_phases, update_ema  # noqa: E402
 
-
-def shapes_images(split: str) -> np.ndarray:
-  """Every image of the embedded shapes' `split` at :cpu's 32 px, uint8 NHWC, in file order."""
-  from gan_jax import config as config_lib  # noqa: PLC0415
-  from gan_jax.data import pipeline  # noqa: PLC0415
-
-  config = config_lib.load_config("configs/stylegan2.py:cpu", [f"data.eval_split={split}"])
-  batches = pipeline.make_dataset(config, "unconditional", 256, train=False)
-  return np.concatenate([b["image"] for b in batches])
+CONFIG = "configs/stylegan2.py:cpu"  # the data: the embedded shapes at 32 px
 
 
 def main():
@@ -54,7 +46,7 @@ def main():
   p.add_argument("--grids", default="", help="a folder for an 8x8 sample grid per score")
   args = p.parse_args()
 
-  from learn_dcgan import palette_fraction  # noqa: PLC0415
+  from learn_dcgan import palette_fraction, split_images  # noqa: PLC0415
 
   from gan_jax import samples  # noqa: PLC0415
   from gan_jax.data import shapes  # noqa: PLC0415
@@ -65,8 +57,8 @@ def main():
   ada_stats = None
   if official.pipe is not None and args.ada_target > 0:
     ada_stats = official.training_stats.Collector(regex="Loss/signs/real")
-  train = shapes_images("train")
-  reals = shapes_images("test")[: args.num]
+  train = split_images(CONFIG, "train")
+  reals = split_images(CONFIG, "test", args.num)
   order_rng = np.random.default_rng(args.seed)
   z_eval = torch.from_numpy(np.random.default_rng(1234).standard_normal([args.num, args.zdim]))
   z_eval = z_eval.to(torch.float32)
