@@ -141,8 +141,9 @@ class RunSetup:
     return jax.make_array_from_callback((), self.replicated, lambda index: value)
 
 
-def restore(ckpt, setup, config, workdir: pathlib.Path, data_iter=None):
-  """The newest readable checkpoint; a refusal says how this config differs from the saved one."""
+def restore(ckpt, setup, config, workdir: pathlib.Path, data_iter=None, step: int | None = None):
+  """The newest readable checkpoint, or the one saved at `step`; a refusal says how this config
+  differs from the saved one."""
   saved = workdir / "config.json"
   saved_config = json.loads(saved.read_text()) if saved.is_file() else None
   if data_iter is not None and ckpt.all_steps() and saved_config is not None:
@@ -154,8 +155,15 @@ def restore(ckpt, setup, config, workdir: pathlib.Path, data_iter=None):
         f"config.data.workers={config.data.workers}, but the checkpoints in {ckpt.directory} hold "
         f"the data position of data.workers={workers}; resume with --config.data.workers={workers}"
       )
+  if step is not None and step not in ckpt.all_steps():
+    listed = ", ".join(map(str, ckpt.all_steps())) or "none"
+    raise UserError(
+      f"--step={step}: no checkpoint of that step in {ckpt.directory} (saved steps: {listed})"
+    )
   try:
-    return ckpt.restore_latest(setup.abstract_state, data_iter)
+    if step is None:
+      return ckpt.restore_latest(setup.abstract_state, data_iter)
+    return ckpt.restore(step, setup.abstract_state), step
   except UserError as e:
     ckpt.close()
     diffs = []
@@ -172,17 +180,7 @@ def restore_newest(config, workdir: pathlib.Path, step: int | None = None):
   setup = RunSetup(config)
   ckpt = checkpoint.Checkpointer(workdir / "checkpoints")
   try:
-    if step is None:
-      restored = restore(ckpt, setup, config, workdir)
-    else:
-      saved = ckpt.all_steps()
-      if step not in saved:
-        listed = ", ".join(map(str, saved)) if saved else "none"
-        raise UserError(
-          f"--step={step}: no checkpoint of that step in {workdir / 'checkpoints'} (saved "
-          f"steps: {listed})"
-        )
-      restored = ckpt.restore(step, setup.abstract_state), step
+    restored = restore(ckpt, setup, config, workdir, step=step)
   finally:
     ckpt.close()
   if not restored:

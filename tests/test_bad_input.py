@@ -37,6 +37,10 @@ def test_a_step_without_a_checkpoint_names_the_saved_steps(tmp_path, tfds_data_d
   train.train_and_evaluate(config, tmp_path)
   with pytest.raises(UserError, match=r"^--step=3: no checkpoint .* \(saved steps: 2\)$"):
     evaluate.evaluate(config, tmp_path, step=3)
+  wider = config_lib.load_config(DCGAN, [f"data.data_dir={tfds_data_dir}", "model.g_features=16"])
+  differs = r"checkpoints/2 does not match .* in model\.g_features: 8 -> 16"
+  with pytest.raises(UserError, match=differs):
+    evaluate.evaluate(wider, tmp_path, step=2)
   assert not (tmp_path / "eval").exists()
   for path in (tmp_path / "checkpoints" / "2" / "state").rglob("*"):
     if path.is_file() and path.stat().st_size > 100:
