@@ -69,11 +69,8 @@ def _debug_transforms(case, percentile):
   return transforms
 
 
-def _assert_close(got, want, what):
-  got = np.asarray(got)
-  assert got.shape == want.shape, f"{what}: shape {got.shape} != {want.shape}"
-  # float32 rounding of coordinates and sums, relative to the array's largest value
-  np.testing.assert_allclose(got, want, rtol=0, atol=2e-5 * float(np.abs(want).max()), err_msg=what)
+# float32 rounding of coordinates and sums, relative to the array's largest value
+_close = functools.partial(golden.assert_close, scale=2e-5, rtol=0, floor=0)
 
 
 @pytest.mark.parametrize("name", list(fixtures.BY_NAME))
@@ -84,8 +81,8 @@ def test_matches_official(name):
     ref = _reference(case, percentile, inputs)
     transforms = _debug_transforms(case, percentile)
     out, grad = _apply_with_grad(inputs["images"], inputs["cot"], transforms)
-    _assert_close(out, ref["out"], f"{name} at {percentile}: output")
-    _assert_close(grad, ref["grad"], f"{name} at {percentile}: image gradient")
+    _close(out, ref["out"], f"{name} at {percentile}: output")
+    _close(grad, ref["grad"], f"{name} at {percentile}: image gradient")
 
 
 def test_augment_is_the_sampled_transforms_applied():
@@ -95,7 +92,7 @@ def test_augment_is_the_sampled_transforms_applied():
   run = jax.jit(lambda x, percentile: augment.augment(x, 0.0, KEY, debug_percentile=percentile))
   for percentile in case["percentiles"]:
     out = run(inputs["images"], np.float32(percentile))
-    _assert_close(out, _reference(case, percentile, inputs)["out"], f"bgc at {percentile}")
+    _close(out, _reference(case, percentile, inputs)["out"], f"bgc at {percentile}")
 
 
 def test_fixture_covers_the_cases():

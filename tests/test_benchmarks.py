@@ -122,3 +122,19 @@ def test_cycle_objective_scores_the_model_and_the_true_cartoons(
   assert line.keys() == reweighted.keys()
   for key, value in reweighted.items():
     assert line[key] == pytest.approx(value, rel=1e-3, abs=1e-3), key
+
+
+def test_fidelity_reports_each_compared_case(tfds_data_dir):
+  """benchmarks/fidelity.py runs the named fidelity tests and reports what they compared."""
+  result = _run(["benchmarks/fidelity.py", "-k", "bias_act_tanh or G_skip"], tfds_data_dir)
+  assert result.returncode == 0, result.stderr[-3000:]
+  report = json.loads(result.stdout)
+  op = report["cases"]["tests/test_stylegan_ops.py::test_matches_official[bias_act_tanh]"]
+  assert 0 <= op["gradient"] <= 1e-5 * op["gradient_of"], op
+  names = {name.split("::")[1] for name in report["cases"]}
+  assert names == {
+    "test_matches_official[bias_act_tanh]",
+    "test_matches_official[G_skip]",
+    "test_regularizers_double_backward_matches_official[G_skip]",
+  }
+  assert report["files"]["tests/test_stylegan2_nets.py"]["cases"] == 2

@@ -53,13 +53,6 @@ def _module_and_call(case, inputs):
   return lambda v, x: module.apply(v, x["img"], c)
 
 
-def _assert_close(got, want, what, scale=2e-5):
-  got, want = np.asarray(got), np.asarray(want)
-  assert got.shape == want.shape, f"{what}: shape {got.shape} != {want.shape}"
-  atol = scale * float(np.abs(want).max()) + 1e-12
-  np.testing.assert_allclose(got, want, rtol=1e-4, atol=atol, err_msg=what)
-
-
 @pytest.mark.parametrize("name", [case["name"] for case in fixtures.CASES])
 def test_matches_official(name):
   case = fixtures.BY_NAME[name]
@@ -74,10 +67,10 @@ def test_matches_official(name):
     return out if case["kind"] != "mapping" else out[0]
 
   out, vjp = jax.vjp(jax.jit(f), variables["params"], diff)
-  _assert_close(out, ref["out"], "output")
+  golden.assert_close(out, ref["out"], "output")
   grad_params, grad_inputs = vjp(jnp.asarray(ref["cot"]))
   for k, v in grad_inputs.items():
-    _assert_close(v, ref[f"grad/{k}"], f"gradient wrt {k}")
+    golden.assert_close(v, ref[f"grad/{k}"], f"gradient wrt {k}")
   want = stylegan2.convert_reference_state(golden.section(ref, "grad_state/"))["params"]
   got_leaves = jax.tree_util.tree_leaves_with_path(grad_params)
   want_flat = dict(jax.tree_util.tree_leaves_with_path(want))
@@ -85,12 +78,12 @@ def test_matches_official(name):
   for path, g in got_leaves:
     what = f"gradient wrt {jax.tree_util.keystr(path)}"
     if path in want_flat:
-      _assert_close(g, want_flat[path], what, 1e-4)
+      golden.assert_close(g, want_flat[path], what, 1e-4)
     else:  # unused here (noise strengths with noise_mode='none'): torch has no gradient
       np.testing.assert_array_equal(g, np.zeros_like(g), err_msg=what)
   if case["kind"] == "mapping":
     _, updated = run(variables, inputs)
-    _assert_close(updated["stats"]["w_avg"], ref["w_avg"], "w_avg after an update")
+    golden.assert_close(updated["stats"]["w_avg"], ref["w_avg"], "w_avg after an update")
 
 
 @pytest.mark.parametrize(
@@ -121,7 +114,7 @@ def test_regularizers_double_backward_matches_official(name):
 
   mean = lambda p: (lambda v: (jnp.mean(v), v))(value(p))
   (_, got), grads = jax.jit(jax.value_and_grad(mean, has_aux=True))(variables["params"])
-  _assert_close(got, ref["reg/value"], "penalty", 1e-4)
+  golden.assert_close(got, ref["reg/value"], "penalty", 1e-4)
   want = dict(
     jax.tree_util.tree_leaves_with_path(
       stylegan2.convert_reference_state(golden.section(ref, "reg_grad_state/"))["params"]
@@ -131,11 +124,11 @@ def test_regularizers_double_backward_matches_official(name):
   # is the difference of large terms, which float32 rounds in either framework. Against float64
   # JAX on D_resnet (largest gradient 0.019): torch float32 is off by 2.6e-6, JAX float32 by
   # 2.2e-6, so 3e-4 of the scale (5.8e-6); a wrong formula is off by the scale itself.
-  scale = max(float(np.abs(w).max()) for w in want.values())
+  largest = max(float(np.abs(w).max()) for w in want.values())
   for path, g in jax.tree_util.tree_leaves_with_path(grads):
     what = f"second-order gradient wrt {jax.tree_util.keystr(path)}"
     if path in want:
-      np.testing.assert_allclose(g, want[path], rtol=1e-3, atol=3e-4 * scale, err_msg=what)
+      golden.assert_close(g, want[path], what, 3e-4, rtol=1e-3, of=largest, floor=0)
     else:
       np.testing.assert_array_equal(g, np.zeros_like(g), err_msg=what)
 
@@ -152,7 +145,7 @@ def test_fused_and_per_sample_modulated_convs_give_one_generator():
     apply(variables, ref["z"], ref["c"], **{**call, "fused_modconv": fused})
     for fused in (True, False)
   ]
-  _assert_close(images[0], images[1], "fused vs per-sample")
+  golden.assert_close(images[0], images[1], "fused vs per-sample")
 
 
 def test_random_noise_draws_from_the_noise_stream_and_its_strength_scales_it():

@@ -31,13 +31,6 @@ def _reference(name) -> dict[str, np.ndarray]:
   return golden.reference(fixtures, SRC, name)
 
 
-def _assert_close(got, want, what, scale=2e-5):
-  got, want = np.asarray(got), np.asarray(want)
-  assert got.shape == want.shape, f"{what}: shape {got.shape} != {want.shape}"
-  atol = scale * float(np.abs(want).max()) + 1e-12
-  np.testing.assert_allclose(got, want, rtol=1e-4, atol=atol, err_msg=what)
-
-
 @pytest.mark.parametrize("config,resolution", fixtures.SCHEDULE_NETS)
 def test_schedule_equals_the_official_modules_attributes(config, resolution):
   ref = _reference(f"schedule_{config}_{resolution}")
@@ -94,10 +87,10 @@ def _flrelu(case, x, b):
 def _check_flrelu(case, ref):
   x, b = jnp.asarray(ref["x"]), jnp.asarray(ref["b"])
   out, vjp = jax.vjp(jax.jit(lambda x, b: _flrelu(case, x, b)), x, b)
-  _assert_close(out, ref["out"], f"{case['name']} output")
+  golden.assert_close(out, ref["out"], f"{case['name']} output")
   grad_x, grad_b = vjp(jnp.asarray(ref["cot"]))
-  _assert_close(grad_x, ref["grad_x"], f"{case['name']} gradient wrt x")
-  _assert_close(grad_b, ref["grad_b"], f"{case['name']} gradient wrt b", 1e-4)
+  golden.assert_close(grad_x, ref["grad_x"], f"{case['name']} gradient wrt x")
+  golden.assert_close(grad_b, ref["grad_b"], f"{case['name']} gradient wrt b", 1e-4)
 
 
 @pytest.mark.parametrize("name", list(FLRELU_CASES))
@@ -166,9 +159,9 @@ def test_generator_matches_official(name):
     return out[0] if case["train"] else out
 
   out, vjp = jax.vjp(jax.jit(f), variables["params"], jnp.asarray(ref["z"]))
-  _assert_close(out, ref["out"], "output")
+  golden.assert_close(out, ref["out"], "output")
   grad_params, grad_z = vjp(jnp.asarray(ref["cot"]))
-  _assert_close(grad_z, ref["grad/z"], "gradient wrt z", 1e-4)
+  golden.assert_close(grad_z, ref["grad/z"], "gradient wrt z", 1e-4)
   grads = {k[len("grad_state/") :]: v for k, v in ref.items() if k.startswith("grad_state/")}
   want = dict(
     jax.tree_util.tree_leaves_with_path(stylegan3.convert_reference_state(grads)["params"])
@@ -176,7 +169,7 @@ def test_generator_matches_official(name):
   got = dict(jax.tree_util.tree_leaves_with_path(grad_params))
   assert set(want) == set(got), set(want) ^ set(got)
   for path, g_leaf in got.items():
-    _assert_close(g_leaf, want[path], f"gradient wrt {jax.tree_util.keystr(path)}", 1e-4)
+    golden.assert_close(g_leaf, want[path], f"gradient wrt {jax.tree_util.keystr(path)}", 1e-4)
   if case["train"]:
     _, updated = g.apply(variables, jnp.asarray(ref["z"]), c, update_emas=True, mutable=["stats"])
     after = {k[len("after/") :]: v for k, v in ref.items() if k.startswith("after/")}
@@ -186,5 +179,5 @@ def test_generator_matches_official(name):
     )
     assert min(jax.tree.leaves(moved)) > 0, "the training forward left an EMA where it was"
     jax.tree.map(
-      lambda a, b: _assert_close(a, b, "EMAs after the update"), updated["stats"], want_stats
+      lambda a, b: golden.assert_close(a, b, "EMAs after the update"), updated["stats"], want_stats
     )

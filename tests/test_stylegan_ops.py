@@ -7,6 +7,7 @@ tests/scripts/make_stylegan_fixtures.py, whose docstring says how to get the tre
 those of a random linear functional sum(out * cot), through jax.vjp and torch.autograd.
 """
 
+import functools
 import os
 
 import jax
@@ -54,12 +55,8 @@ def _jax_op(case):
   raise ValueError(op)
 
 
-def _assert_close(got, want, what):
-  got = np.asarray(got)
-  assert got.shape == want.shape, f"{what}: shape {got.shape} != {want.shape}"
-  # float32 rounding, relative to the array's largest value (the sums differ in order)
-  atol = 4e-6 * float(np.abs(want).max()) + 1e-30
-  np.testing.assert_allclose(got, want, rtol=1e-5, atol=atol, err_msg=what)
+# float32 rounding, relative to the array's largest value (the sums differ in order)
+_close = functools.partial(golden.assert_close, scale=4e-6, rtol=1e-5, floor=1e-30)
 
 
 @pytest.mark.parametrize("name", CASE_NAMES)
@@ -67,7 +64,7 @@ def test_matches_official(name):
   case = fixtures.BY_NAME[name]
   ref = _reference(case)
   if case["op"] == "setup_filter":
-    _assert_close(ops.setup_filter(**case["filter"]), ref["out"], "filter")
+    _close(ops.setup_filter(**case["filter"]), ref["out"], "filter")
     return
   names = list(case["shapes"])
   fn = _jax_op(case)
@@ -78,10 +75,10 @@ def test_matches_official(name):
     return out, vjp(cot)
 
   out, grads = out_and_grads(ref["cot"], *(ref[k] for k in names))
-  _assert_close(out, ref["out"], "output")
+  _close(out, ref["out"], "output")
   grads = dict(zip(names, grads, strict=True))
   for k in case["grads"]:
-    _assert_close(grads[k], ref[f"grad_{k}"], f"gradient w.r.t. {k}")
+    _close(grads[k], ref[f"grad_{k}"], f"gradient w.r.t. {k}")
 
 
 def test_fixture_covers_the_cases():

@@ -48,13 +48,6 @@ def _module(kind: str, init: dict):
   return ugatit.Discriminator(n_layers=init["n_layers"], features=init["ndf"])
 
 
-def _assert_close(got, want, what, scale=2e-5):
-  got, want = np.asarray(got), np.asarray(want)
-  assert got.shape == want.shape, f"{what}: shape {got.shape} != {want.shape}"
-  atol = scale * float(np.abs(want).max()) + 1e-12
-  np.testing.assert_allclose(got, want, rtol=1e-4, atol=atol, err_msg=what)
-
-
 def _run_once(fn, *args):
   """fn(*args), jitted at XLA's lowest backend optimisation level: each program here runs once, on
   tiny inputs, and LLVM without optimisation compiles a generator's gradient in about half the
@@ -84,13 +77,13 @@ def test_matches_official_in_train_mode(name):
   grad = jax.grad(functional, (0, 1), has_aux=True)
   (grad_params, grad_x), (outs, updated) = _run_once(grad, variables["params"], ref["x"])
   for i, what in enumerate(("image or logits", "cam_logit", "heatmap")):
-    _assert_close(outs[i], ref[f"out/{i}"], what)
-  _assert_close(grad_x, ref["grad/x"], "gradient wrt the input", 1e-4)
+    golden.assert_close(outs[i], ref[f"out/{i}"], what)
+  golden.assert_close(grad_x, ref["grad/x"], "gradient wrt the input", 1e-4)
   want = _leaves(ugatit.convert_reference_state(golden.section(ref, "grad_state/"))["params"])
   got = _leaves(grad_params)
   assert set(got) == set(want), "the parameters differ"
   for path, g in got.items():
-    _assert_close(g, want[path], f"gradient wrt {jax.tree_util.keystr(path)}", 1e-4)
+    golden.assert_close(g, want[path], f"gradient wrt {jax.tree_util.keystr(path)}", 1e-4)
   after = ugatit.convert_reference_state(
     {**golden.section(ref, "state/"), **golden.section(ref, "after/")}
   )
@@ -99,7 +92,7 @@ def test_matches_official_in_train_mode(name):
   assert set(got_stats) == set(want_stats), "the spectral norms' statistics differ"
   assert bool(want_stats) == (case["kind"] == "D")
   for path, s in got_stats.items():
-    _assert_close(s, want_stats[path], f"{jax.tree_util.keystr(path)} after the forward")
+    golden.assert_close(s, want_stats[path], f"{jax.tree_util.keystr(path)} after the forward")
 
 
 def test_parameter_counts_match_official_at_paper_sizes():
