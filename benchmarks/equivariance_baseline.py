@@ -11,7 +11,6 @@ eval.num_samples latents from the run's seed) on the checkpoint of --step (defau
 rows is what the alias-free generator's equivariance adds.
 """
 
-import dataclasses
 import json
 import pathlib
 import sys
@@ -33,18 +32,13 @@ def main(argv, overrides):
   config, _ = config_lib.load_run_config(FLAGS.workdir, "", overrides)
   logs.setup()
   backend.setup()
-  import jax.numpy as jnp  # noqa: PLC0415 - after the backend is set up
-
-  from gan_jax import evaluators, run  # noqa: PLC0415
+  from gan_jax import evaluators, run  # noqa: PLC0415 - after the backend is set up
   from gan_jax.families import stylegan3  # noqa: PLC0415
 
   setup, state, step = run.restore_newest(config, pathlib.Path(FLAGS.workdir), FLAGS.step)
   if setup.family.equivariance is None:
     raise SystemExit(f"error: config.family={config.family!r} has no input transform to score")
-  ignored = dataclasses.replace(
-    setup.family,
-    equivariance=lambda c, s, z, t: stylegan3.transformed(c, s, z, jnp.eye(3)),
-  )
+  ignored = stylegan3.transform_ignored(setup.family)
   print(
     json.dumps(
       {

@@ -138,6 +138,15 @@ def transformed(config, state, z, transform, truncation_psi=1.0):
   )
 
 
+def transform_ignored(family):
+  """`family` with every transformed image synthesized at the identity: an image that cannot
+  follow the shift or turn, whose EQ scores are the floor the alias-free layers are measured
+  against (tests/test_stylegan3.py, benchmarks/equivariance_baseline.py)."""
+  return dataclasses.replace(
+    family, equivariance=lambda c, s, z, t: transformed(c, s, z, jnp.eye(3))
+  )
+
+
 stylegan2.VARIANTS["stylegan3"] = stylegan2.Variant(generator, blur)
 
 FAMILY = dataclasses.replace(
