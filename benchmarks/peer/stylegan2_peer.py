@@ -17,12 +17,15 @@ The tree is obtained as tests/scripts/make_stylegan_fixtures.py says; none of it
 import argparse
 import copy
 import functools
-import importlib.util
 import json
+import pathlib
 import sys
 import time
 import types
 import warnings
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
+from tests.scripts.make_stylegan_fixtures import stub_missing_modules  # noqa: E402
 
 # train.py's augpipe_specs, as arguments of AugmentPipe (the ones these benchmarks use).
 AUGPIPE_SPECS = {
@@ -41,16 +44,6 @@ AUGPIPE_SPECS = {
     saturation=1,
   ),
 }
-
-
-def _stub_missing_modules():
-  for name in ("pkg_resources", "requests"):
-    if name not in sys.modules and importlib.util.find_spec(name) is None:
-      sys.modules[name] = types.ModuleType(name)
-      if name == "pkg_resources":  # StyleGAN3's conv2d_gradfix calls parse_version
-        from packaging.version import parse
-
-        sys.modules[name].parse_version = parse
 
 
 def common_args(description: str) -> argparse.ArgumentParser:
@@ -135,7 +128,7 @@ def build(args, gamma=None):
 
   if args.threads:
     torch.set_num_threads(args.threads)
-  _stub_missing_modules()
+  stub_missing_modules()
   sys.path.insert(0, args.src)
   with warnings.catch_warnings():
     warnings.simplefilter("ignore")

@@ -27,10 +27,10 @@ import warnings
 
 from stylegan2_peer import (
   AUGPIPE_SPECS,
-  _stub_missing_modules,
   common_args,
   report,
   run_phase,
+  stub_missing_modules,
   update_ema,
 )
 
@@ -46,7 +46,7 @@ def main():
 
   if args.threads:
     torch.set_num_threads(args.threads)
-  _stub_missing_modules()
+  stub_missing_modules()
   sys.path.insert(0, args.src)
   with warnings.catch_warnings():
     warnings.simplefilter("ignore")

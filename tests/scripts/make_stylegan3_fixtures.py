@@ -158,7 +158,7 @@ def load_official(src: str) -> types.SimpleNamespace:
   src = str(pathlib.Path(src).resolve())
   if not (pathlib.Path(src) / "training" / "networks_stylegan3.py").is_file():
     raise FileNotFoundError(f"{src} is not a stylegan3 checkout")
-  ops_fixtures._stub_missing_modules()
+  ops_fixtures.stub_missing_modules()
   modules: dict = {}
   with official_modules(modules):
     sys.path.insert(0, src)

@@ -269,9 +269,10 @@ def make_cotangent(case, shape) -> np.ndarray:
 # The official tree.
 
 
-def _stub_missing_modules():
+def stub_missing_modules():
   """Stub the modules the official tree imports but never uses here, where the environment lacks
-  them (newer Pythons and setuptools dropped distutils and pkg_resources)."""
+  them (newer Pythons and setuptools dropped distutils and pkg_resources). The official-code
+  peers under benchmarks/peer/ call it too."""
   for name in ("pkg_resources", "requests"):
     # a stub from an earlier call has no spec, which find_spec refuses
     if name not in sys.modules and importlib.util.find_spec(name) is None:
@@ -295,7 +296,7 @@ def load_official(src: str) -> types.SimpleNamespace:
   src = str(pathlib.Path(src).resolve())
   if not (pathlib.Path(src) / "torch_utils" / "ops" / "upfirdn2d.py").is_file():
     raise FileNotFoundError(f"{src} is not a stylegan2-ada-pytorch checkout")
-  _stub_missing_modules()
+  stub_missing_modules()
   if src not in sys.path:
     sys.path.insert(0, src)
   with warnings.catch_warnings():
