@@ -80,7 +80,9 @@ class Progress:
     slow_hint: str = "",
   ):
     self.total_steps, self.batch_size, self.every_secs = total_steps, batch_size, every_secs
-    self.slow_hint = slow_hint  # said once, when the first line's ETA is over an hour
+    # Said once, when the second line's ETA is over an hour: the first line's rate includes the
+    # first step's start-up (input workers, first execution), which can double it.
+    self.slow_hint = slow_hint
     self.enabled = lead and every_secs > 0
     self._clock = clock or time.perf_counter
     self._first = step + 1
@@ -118,8 +120,10 @@ class Progress:
     if self.newest_sample:
       line += f" | samples {self.newest_sample}"
     logging.info("%s", line)
-    if step == self._first and self.slow_hint and scalars.get("eta_sec", 0) > 3600:
-      logging.warning("%s", self.slow_hint)
+    if step > self._first and self.slow_hint:
+      if scalars.get("eta_sec", 0) > 3600:
+        logging.warning("%s", self.slow_hint)
+      self.slow_hint = ""
     self._mark_step, self._mark_time, self._last_line = step, now, now
 
 
