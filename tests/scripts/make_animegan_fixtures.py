@@ -186,9 +186,9 @@ def main():
   arrays = run_port(load_port(src), params)
   arrays["meta/commit"] = np.array(COMMIT)
   arrays["meta/torch"] = np.array(torch.__version__)
-  FIXTURE.parent.mkdir(parents=True, exist_ok=True)
-  np.savez_compressed(FIXTURE, **arrays)
-  print(f"{FIXTURE}: {len(arrays)} arrays, {FIXTURE.stat().st_size} bytes")
+  from tests.scripts import make_stylegan_fixtures  # noqa: PLC0415 - the root is on the path now
+
+  make_stylegan_fixtures.save(FIXTURE, arrays)
 
 
 if __name__ == "__main__":

@@ -212,8 +212,7 @@ def main():
   for case in CASES:
     arrays.update({f"{case['name']}/{k}": v for k, v in make_inputs(case).items()})
     arrays.update({f"{case['name']}/{k}": v for k, v in run_official(official, case).items()})
-  np.savez_compressed(FIXTURE, **arrays)
-  print(f"{FIXTURE}: {len(CASES)} cases, {len(arrays)} arrays, {FIXTURE.stat().st_size} bytes")
+  ops_fixtures.save(FIXTURE, arrays, f"{len(CASES)} cases, ")
 
 
 if __name__ == "__main__":

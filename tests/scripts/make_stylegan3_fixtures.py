@@ -318,9 +318,7 @@ def write_fixture(path: pathlib.Path, arrays: dict, names, compute) -> None:
   for name in names:
     for k, v in compute(name).items():
       arrays[f"{name}/{k}"] = v
-  path.parent.mkdir(parents=True, exist_ok=True)
-  np.savez_compressed(path, **arrays)
-  print(f"{path}: {len(arrays)} arrays, {path.stat().st_size} bytes")
+  ops_fixtures.save(path, arrays)
 
 
 def main():

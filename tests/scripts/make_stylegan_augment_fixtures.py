@@ -129,9 +129,7 @@ def main():
     for percentile in case["percentiles"]:
       for k, v in run_official(official, case, percentile, inputs).items():
         arrays[f"{case['name']}/{percentile}/{k}"] = v
-  FIXTURE.parent.mkdir(parents=True, exist_ok=True)
-  np.savez_compressed(FIXTURE, **arrays)
-  print(f"{FIXTURE}: {len(CASES)} cases, {len(arrays)} arrays, {FIXTURE.stat().st_size} bytes")
+  ops_fixtures.save(FIXTURE, arrays, f"{len(CASES)} cases, ")
 
 
 if __name__ == "__main__":

@@ -393,6 +393,14 @@ def provenance(src: str, commit: str) -> dict[str, np.ndarray]:
   return {"meta/commit": np.array(head), "meta/torch": np.array(torch.__version__)}
 
 
+def save(path: pathlib.Path, arrays: dict[str, np.ndarray], what: str = "") -> None:
+  """Writes a fixture's arrays to `path` (compressed) and says what it wrote; every fixture
+  script ends with it."""
+  path.parent.mkdir(parents=True, exist_ok=True)
+  np.savez_compressed(path, **arrays)
+  print(f"{path}: {what}{len(arrays)} arrays, {path.stat().st_size} bytes")
+
+
 def main():
   src = os.environ.get("STYLEGAN2_ADA_SRC")
   if not src:
@@ -407,9 +415,7 @@ def main():
     arrays.update({f"{case['name']}/{k}": v for k, v in inputs.items()})
     for k, v in run_official(official, case, inputs).items():
       arrays[f"{case['name']}/{k}"] = v
-  FIXTURE.parent.mkdir(parents=True, exist_ok=True)
-  np.savez_compressed(FIXTURE, **arrays)
-  print(f"{FIXTURE}: {len(CASES)} cases, {len(arrays)} arrays, {FIXTURE.stat().st_size} bytes")
+  save(FIXTURE, arrays, f"{len(CASES)} cases, ")
 
 
 if __name__ == "__main__":

@@ -172,9 +172,7 @@ def main():
   for case in CASES:
     arrays[f"{case['name']}/x"] = make_input(case)
     arrays.update({f"{case['name']}/{k}": v for k, v in run_official(networks, case).items()})
-  FIXTURE.parent.mkdir(parents=True, exist_ok=True)
-  np.savez_compressed(FIXTURE, **arrays)
-  print(f"{FIXTURE}: {len(CASES)} cases, {len(arrays)} arrays, {FIXTURE.stat().st_size} bytes")
+  stylegan_fixtures.save(FIXTURE, arrays, f"{len(CASES)} cases, ")
 
 
 if __name__ == "__main__":
